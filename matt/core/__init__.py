@@ -1,0 +1,14 @@
+"""Pure index arithmetic and randomness shared by the torch reference and the runtime (no torch)."""
+
+from matt.core.assign import EngineDraw, group_by_engine
+from matt.core.inputs import check_image_batch
+from matt.core.tiling import PatchPlan, extract_windows, stitch_windows
+
+__all__ = [
+    "EngineDraw",
+    "PatchPlan",
+    "check_image_batch",
+    "extract_windows",
+    "group_by_engine",
+    "stitch_windows",
+]
