@@ -29,3 +29,35 @@ def make_pool(count: int, channels: int = 3, seed: int = 0) -> list[torch.nn.Mod
 @pytest.fixture
 def pool4() -> list[torch.nn.Module]:
     return make_pool(4)
+
+
+def make_weights(
+    channels: int = 3, size: int = 32, pool_size: int = 3, seed: int = 0, dataset: str = "cifar10"
+):
+    """A complete ``WeightsFile`` with random weights: stands in for a trained bundle in tests."""
+    from matt.models import ClassifierSpec, build_classifier
+    from matt.training.weights import PoolMember, TilingDefaults, WeightsFile
+
+    pool = make_pool(pool_size, channels=channels, seed=seed)
+    classifier_spec = ClassifierSpec("resnet", num_classes=10, channels=channels, width=8,
+                                     blocks=1)
+    torch.manual_seed(seed)
+    classifier = build_classifier(classifier_spec).eval()
+    halo = max(p.spec.receptive_radius for p in pool)
+    return WeightsFile(
+        dataset=dataset, input_shape=(channels, size, size),
+        class_names=tuple(f"class{i}" for i in range(10)),
+        tiling=TilingDefaults(patch=8, halo=halo),
+        classifier_spec=classifier_spec, classifier_state=classifier.state_dict(),
+        pool=[PoolMember(f"p{i}", p.spec, p.state_dict(), {"attack": "random"})
+              for i, p in enumerate(pool)],
+        provenance={"data": "random init (test fixture)"},
+    )
+
+
+@pytest.fixture
+def weights_path(tmp_path):
+    """A random-init ``weights.pt`` (RGB 32×32, pool of 3) written to a temporary folder."""
+    from matt.training.weights import save_weights
+
+    return save_weights(make_weights(), tmp_path / "weights.pt")

@@ -102,3 +102,36 @@ def _meta_purifier(spec: PurifierSpec) -> Any:
 
     with torch.device("meta"):
         return Purifier(spec)
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    """A target classifier: images in [0, 1] NCHW → logits.
+
+    Attributes:
+        arch: a name registered in :data:`matt.models.classifiers.CLASSIFIERS`.
+        num_classes: output classes.
+        channels: image channels (3 RGB, 1 grey).
+        width: base width (channels of the first stage), where the arch has one.
+        blocks: residual blocks per stage, where the arch has them.
+    """
+
+    arch: str
+    num_classes: int = 10
+    channels: int = 3
+    width: int = 32
+    blocks: int = 2
+
+    def __post_init__(self) -> None:
+        owner = "classifier spec"
+        if not isinstance(self.arch, str) or not self.arch:
+            raise SpecError(f"{owner}: arch must be a registered name, got {self.arch!r}")
+        for name in ("num_classes", "channels", "width", "blocks"):
+            _positive(owner, name, getattr(self, name))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: object) -> ClassifierSpec:
+        return spec_from_dict(cls, data, "classifier spec")
