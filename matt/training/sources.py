@@ -1,0 +1,93 @@
+"""Where each dataset's pool-training images and held-out sets come from.
+
+* ``fmnist``: a seeded subset of the Fashion-MNIST train split (true labels) to train on,
+  a seeded subset of the test split to evaluate on.
+* ``cifar10``: CIFAR-10's training set is not available offline, so the purifiers learn from
+  natural 32×32 RGB crops of real photographs (:func:`matt.data.sample_natural_crops`),
+  labelled by the classifier itself (the attacks push away from its own decision). They are
+  evaluated on the 20 real CIFAR-10 test images inside foolbox (true labels) and on natural
+  crops drawn with another seed that the classifier labels with softmax confidence
+  ≥ ``confidence`` (its label taken as the reference).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from matt.errors import DataError
+from matt.training.measures import batch_slices
+
+HeldOut = dict[str, tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
+class DatasetSources:
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    held_out: HeldOut
+    description: str
+
+
+def _seeded_subset(count: int, available: int, seed: int) -> np.ndarray:
+    if count > available:
+        raise DataError(f"asked for {count} images, only {available} exist")
+    return np.sort(np.random.default_rng(seed).permutation(available)[:count])
+
+
+def fmnist_sources(train_count: int, eval_count: int, seed: int,
+                   data_dir: Path | None = None) -> DatasetSources:
+    from matt.data import load_fashion_mnist
+
+    train = load_fashion_mnist("train", data_dir)
+    test = load_fashion_mnist("test", data_dir)
+    train = train.subset(_seeded_subset(train_count, len(train), seed))
+    test = test.subset(_seeded_subset(eval_count, len(test), seed + 1))
+    return DatasetSources(
+        torch.from_numpy(train.images), torch.from_numpy(train.labels),
+        {"test": (torch.from_numpy(test.images), torch.from_numpy(test.labels))},
+        f"Fashion-MNIST: {train_count} train-split images (seed {seed}); held out: "
+        f"{eval_count} test-split images (seed {seed + 1})",
+    )
+
+
+@torch.no_grad()
+def confidences(classifier: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(labels, softmax confidence) the classifier gives each image."""
+    classifier.eval()
+    labels, confidence = [torch.empty(0, dtype=torch.int64)], [torch.empty(0)]
+    for part in batch_slices(len(images), 500):
+        probabilities = classifier(images[part]).softmax(dim=1)
+        top = probabilities.max(dim=1)
+        labels.append(top.indices)
+        confidence.append(top.values)
+    return torch.cat(labels), torch.cat(confidence)
+
+
+def cifar10_sources(classifier: nn.Module, train_count: int, eval_count: int, seed: int,
+                    confidence: float = 0.9) -> DatasetSources:
+    from matt.data import load_foolbox_samples, sample_natural_crops
+
+    train_images = torch.from_numpy(sample_natural_crops(train_count, 32, seed=seed))
+    train_labels, _ = confidences(classifier, train_images)
+    held_out: HeldOut = {}
+    foolbox = load_foolbox_samples("cifar10")
+    held_out["foolbox20"] = (torch.from_numpy(foolbox.images), torch.from_numpy(foolbox.labels))
+    candidates = torch.from_numpy(sample_natural_crops(8 * eval_count, 32, seed=seed + 1))
+    labels, confidence_values = confidences(classifier, candidates)
+    confident = torch.nonzero(confidence_values >= confidence).flatten()[:eval_count]
+    if len(confident) < eval_count:
+        raise DataError(f"only {len(confident)} of {len(candidates)} crops reach confidence "
+                        f"{confidence}; lower --confidence or --eval-count")
+    held_out["crops"] = (candidates[confident], labels[confident])
+    return DatasetSources(
+        train_images, train_labels, held_out,
+        f"natural 32x32 RGB crops of real photographs (matt.data.sample_natural_crops, "
+        f"{train_count}, seed {seed}), labelled by the classifier; held out: the 20 foolbox "
+        f"CIFAR-10 test images and {eval_count} crops (seed {seed + 1}) the classifier labels "
+        f"with softmax confidence >= {confidence}",
+    )

@@ -1,0 +1,116 @@
+import pytest
+import torch
+
+from matt.errors import InputError, SpecError
+from matt.models import ClassifierSpec, PurifierSpec, build_classifier
+from matt.training.adversarial import AttackSpec
+from matt.training.artifacts import ClassifierFile, save_purifier
+from matt.training.bundling import assemble_weights, collect_members, defended_accuracy
+from matt.training.pool import build_sources, member_grid, member_seed, train_pool
+from matt.training.purifier import PurifierTraining
+from matt.training.weights import PoolMember, load_weights, save_weights
+from tests.conftest import make_pool
+
+
+def test_grid_covers_attack_encoder_depth_with_distinct_names():
+    plans = member_grid(("fgsm", "pgd", "bim"), ("edsr", "rcan"), (32, 64), channels=3)
+    assert len(plans) == 12
+    assert len({plan.name for plan in plans}) == 12
+    assert {plan.spec.features for plan in plans} == {32, 64}
+    assert all(plan.spec.channels == 3 for plan in plans)
+    assert [plan.spec.features for plan in plans[:6]] == [32] * 6
+
+
+def test_32_deep_presets_stay_under_100k_macs_per_pixel():
+    for plan in member_grid(("pgd",), ("edsr", "rcan"), (32,), channels=3):
+        assert plan.spec.macs_per_pixel <= 100_000
+
+
+def test_unknown_depth_is_refused():
+    with pytest.raises(SpecError, match="no preset for feature depth 48"):
+        member_grid(("pgd",), ("edsr",), (48,), channels=3)
+
+
+def test_member_seeds_differ_between_members_and_repeat_per_name():
+    assert member_seed("pgd-edsr32x2", 0) != member_seed("bim-edsr32x2", 0)
+    assert member_seed("pgd-edsr32x2", 0) == member_seed("pgd-edsr32x2", 0)
+
+
+def _classifier_file(channels: int = 1, size: int = 8) -> ClassifierFile:
+    spec = ClassifierSpec("resnet", num_classes=2, channels=channels, width=4, blocks=1)
+    torch.manual_seed(0)
+    return ClassifierFile("fmnist", (channels, size, size), ("a", "b"), spec,
+                          build_classifier(spec).eval().state_dict(), {"data": "random"})
+
+
+def test_pool_trains_each_member_once_and_bundles(tmp_path):
+    target = _classifier_file()
+    classifier = target.build()
+    images = torch.rand(12, 1, 8, 8)
+    labels = torch.randint(0, 2, (12,))
+    attacks = {"fgsm": AttackSpec.default("fgsm", 0.1), "pgd": AttackSpec.default("pgd", 0.1, 2)}
+    sources = build_sources(classifier, images, labels, {"test": (images[:4], labels[:4])},
+                            attacks, tmp_path, "random images")
+    plans = [plan for plan in member_grid(("fgsm", "pgd"), ("edsr",), (32,), channels=1)]
+    recipe = PurifierTraining(steps=2, batch_size=4, crop=8, checkpoint_every=1)
+    members = train_pool(plans, recipe, classifier, sources, attacks, tmp_path,
+                         {"dataset": "fmnist"})
+    assert [m.name for m in members] == ["fgsm-edsr32x2", "pgd-edsr32x2"]
+    metrics = members[1].provenance["metrics"]
+    assert {"test/psnr_clean", "test/psnr_pgd_before", "test/psnr_pgd_after",
+            "test/accuracy_pgd"} <= set(metrics)
+    stamp = (tmp_path / "members" / "pgd-edsr32x2" / "purifier.pt").stat().st_mtime_ns
+    train_pool(plans, recipe, classifier, sources, attacks, tmp_path, {"dataset": "fmnist"})
+    assert (tmp_path / "members" / "pgd-edsr32x2" / "purifier.pt").stat().st_mtime_ns == stamp
+
+    collected = collect_members(tmp_path)
+    weights = assemble_weights(target, collected, patch=4, halo=None, provenance={"data": "x"})
+    assert weights.tiling.halo == max(m.spec.receptive_radius for m in collected)
+    path = save_weights(weights, tmp_path / "weights.pt")
+    loaded = load_weights(path)
+    assert [m.name for m in loaded.pool] == [m.name for m in collected]
+    result = defended_accuracy(loaded, images, labels, seed=0)
+    assert 0 <= result["classifier+matt"] <= 1 and result["images"] == 12
+
+
+def test_bundle_refuses_purifiers_of_another_channel_count(tmp_path):
+    rgb = make_pool(1, channels=3)[0]
+    member = PoolMember("rgb", rgb.spec, rgb.state_dict(), {})
+    with pytest.raises(InputError, match="3 channels"):
+        assemble_weights(_classifier_file(channels=1), [member], 4, None, {})
+
+
+def test_bundle_refuses_a_pool_of_another_dataset():
+    grey = make_pool(1, channels=1)[0]
+    member = PoolMember("grey", grey.spec, grey.state_dict(), {"dataset": "cifar10"})
+    with pytest.raises(InputError, match="trained for cifar10"):
+        assemble_weights(_classifier_file(channels=1), [member], 4, None, {})
+
+
+def test_collect_members_names_what_is_missing(tmp_path):
+    with pytest.raises(InputError, match="no finished purifiers"):
+        collect_members(tmp_path)
+    spec = PurifierSpec(encoder="edsr", features=8, blocks=1, decoder_widths=(16,), channels=1)
+    purifier = make_pool(1, channels=1)[0]
+    save_purifier(PoolMember("only", spec, purifier.state_dict(), {}),
+                  tmp_path / "members" / "only" / "purifier.pt")
+    with pytest.raises(InputError, match="no finished members"):
+        collect_members(tmp_path, ["other"])
+
+
+def test_pool_table_shows_every_member_and_set(tmp_path):
+    import json
+
+    from matt.training.report import pool_tables, read_pool_log
+
+    log = tmp_path / "pool.jsonl"
+    log.write_text("\n".join(json.dumps(record) for record in [
+        {"member": "classifier-alone", "test/accuracy_clean": 0.9, "test/accuracy_pgd": 0.1},
+        {"member": "pgd-edsr32x2", "macs_per_pixel": 65568, "receptive_radius": 7,
+         "test/psnr_clean": 40.0, "test/accuracy_clean": 0.89, "test/psnr_pgd_before": 30.0,
+         "test/psnr_pgd_after": 33.5, "test/accuracy_pgd": 0.7},
+    ]) + "\n")
+    text = pool_tables(read_pool_log(log))
+    assert "Held-out set `test`" in text
+    assert "| pgd-edsr32x2 | 65568 | 7 | 40.00 | 0.890 | 30.00 → 33.50 | 0.700 |" in text
+    assert "| classifier-alone | – | – | – | 0.900 | – | 0.100 |" in text

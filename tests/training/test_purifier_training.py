@@ -1,0 +1,101 @@
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from matt.errors import DataError, SpecError
+from matt.models import PurifierSpec, build_purifier
+from matt.training.adversarial import AttackSpec
+from matt.training.measures import psnr
+from matt.training.pairs import attack_set
+from matt.training.purifier import (
+    PurifierTraining,
+    evaluate_purifier,
+    random_crops,
+    train_purifier,
+)
+
+SPEC = PurifierSpec(encoder="edsr", features=8, blocks=1, decoder_widths=(16,), channels=1)
+
+
+def test_random_crops_cut_the_same_window_of_both_images():
+    clean = torch.rand(4, 1, 10, 10)
+    adversarial = clean + 0.25
+    noisy, reference = random_crops(adversarial, clean, 12, 6, True,
+                                    torch.Generator().manual_seed(0))
+    assert noisy.shape == reference.shape == (12, 1, 6, 6)
+    assert torch.allclose(noisy - reference, torch.full_like(noisy, 0.25))
+
+
+def test_crop_larger_than_the_image_takes_the_whole_image():
+    clean = torch.rand(2, 3, 5, 7)
+    noisy, _ = random_crops(clean, clean, 3, 16, False, torch.Generator().manual_seed(0))
+    assert noisy.shape == (3, 3, 5, 7)
+
+
+def test_training_reduces_the_loss_and_resumes(tmp_path):
+    torch.manual_seed(0)
+    clean = torch.rand(16, 1, 12, 12) * 0.5 + 0.25
+    adversarial = (clean + 0.1 * torch.randn_like(clean).sign()).clamp(0, 1)
+    recipe = PurifierTraining(steps=30, batch_size=8, crop=8, learning_rate=3e-3,
+                              checkpoint_every=10)
+    train_purifier(SPEC, recipe, adversarial, clean, tmp_path)
+    losses = [json.loads(line)["loss"] for line in
+              (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert len(losses) == 3
+    assert losses[-1] < losses[0]
+    longer = PurifierTraining(steps=40, batch_size=8, crop=8, learning_rate=3e-3,
+                              checkpoint_every=10)
+    train_purifier(SPEC, longer, adversarial, clean, tmp_path)
+    steps = [json.loads(line)["step"] for line in
+             (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [10, 20, 30, 40], "resumed at step 30"
+
+
+def test_resuming_another_spec_is_refused(tmp_path):
+    clean = torch.rand(4, 1, 8, 8)
+    recipe = PurifierTraining(steps=2, batch_size=2, crop=8, checkpoint_every=1)
+    train_purifier(SPEC, recipe, clean, clean, tmp_path)
+    other = PurifierSpec(encoder="rcan", features=8, blocks=1, decoder_widths=(16,), channels=1)
+    with pytest.raises(SpecError, match="another purifier spec"):
+        train_purifier(other, recipe, clean, clean, tmp_path)
+
+
+class _Threshold(nn.Module):
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        mean = images.flatten(1).mean(dim=1)
+        return torch.stack([0.5 - mean, mean - 0.5], dim=1)
+
+
+def test_evaluation_reports_psnr_and_accuracy_per_attack():
+    clean = torch.cat([torch.full((4, 1, 6, 6), 0.2), torch.full((4, 1, 6, 6), 0.8)])
+    labels = torch.tensor([0] * 4 + [1] * 4)
+    adversarial = {"fgsm": (clean + 0.05).clamp(0, 1)}
+    identity = build_purifier(SPEC)
+    for parameter in identity.decoder[-1].parameters():
+        nn.init.zeros_(parameter)  # correction 0: the purifier returns its input
+    metrics = evaluate_purifier(identity, _Threshold(), clean, labels, adversarial)
+    assert metrics["accuracy_clean"] == 1.0
+    assert metrics["psnr_clean"] > 90
+    assert metrics["psnr_fgsm_before"] == pytest.approx(psnr(adversarial["fgsm"], clean))
+    assert metrics["psnr_fgsm_after"] == pytest.approx(metrics["psnr_fgsm_before"], abs=1e-3)
+
+
+def test_psnr_of_a_known_error():
+    reference = torch.zeros(2, 1, 4, 4)
+    assert psnr(reference + 0.1, reference) == pytest.approx(20.0, abs=1e-4)
+
+
+def test_attack_cache_resumes_and_refuses_other_images(tmp_path):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    clean = torch.rand(5, 1, 4, 4)
+    labels = torch.zeros(5, dtype=torch.int64)
+    spec = AttackSpec.default("pgd", 0.1, steps=2)
+    cache = tmp_path / "pgd.pt"
+    first = attack_set(model, clean, labels, spec, cache)
+    assert (first - clean).abs().max() <= 0.1 + 1e-6
+    again = attack_set(model, clean, labels, spec, cache)
+    assert torch.equal(first, again), "the cached set is reused"
+    with pytest.raises(DataError, match="other images"):
+        attack_set(model, clean + 0.01, labels, spec, cache)
