@@ -6,6 +6,7 @@ ends with a softmax, so every consumer receives probabilities.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -22,7 +23,9 @@ MAX_SIDE = 4096
 MAX_BATCH = 4096
 
 
-class _WithSoftmax(nn.Module):
+class ClassifierWithSoftmax(nn.Module):
+    """The classifier as exported: images in [0, 1] → class probabilities."""
+
     def __init__(self, classifier: nn.Module) -> None:
         super().__init__()
         self.classifier = classifier
@@ -34,6 +37,8 @@ class _WithSoftmax(nn.Module):
 def _export(module: nn.Module, example: torch.Tensor, dynamic: dict[int, Dim], path: Path,
             names: tuple[str, str], opset: int) -> None:
     module = module.eval()
+    # The exporter logs a warning per missing torchvision op; matt needs none of them.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -62,5 +67,5 @@ def export_classifier(classifier: nn.Module, input_shape: tuple[int, int, int], 
     """Write ``classifier`` + softmax as ONNX with a dynamic batch and a fixed image size."""
     dynamic = {0: Dim("batch", min=1, max=MAX_BATCH)}
     example = torch.rand(2, *input_shape)
-    _export(_WithSoftmax(classifier), example, dynamic, path,
+    _export(ClassifierWithSoftmax(classifier), example, dynamic, path,
             (CLASSIFIER_INPUT, CLASSIFIER_OUTPUT), opset)
