@@ -1,0 +1,243 @@
+"""``Pipeline``: a bundle loaded once, then purify / predict / classify batches of queries.
+
+::
+
+    with Pipeline.load("bundles/cifar10") as pipe:      # backend="auto"
+        probabilities = pipe.predict(images)            # float32 NCHW in [0, 1]
+
+The ONNX Runtime path imports neither torch nor anything that does; the torch backend is
+imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from matt.bundle import Bundle, Manifest, load_bundle
+from matt.core import EngineDraw, PatchPlan, check_image_batch
+from matt.errors import BackendUnavailable, InputError
+from matt.runtime.devices import BackendChoice, choose_backend
+from matt.runtime.engines.base import Concurrency, EngineSet
+from matt.runtime.precision import ModelSelection, check_precision, select_pool
+from matt.runtime.scheduler import PatchScheduler, run_chunked
+
+LOG = logging.getLogger("matt.runtime")
+PRECISIONS_BY_BACKEND = {"onnxruntime": ("fp32", "int8"), "tensorrt": ("fp32", "fp16", "int8"),
+                         "torch": ("fp32",)}
+
+
+@dataclass
+class _Loaded:
+    """What every view of one loaded pipeline shares (engines, scheduler, the closed flag)."""
+
+    engines: EngineSet
+    scheduler: PatchScheduler
+    closed: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Pipeline:
+    """Random patch-wise purification in front of a classifier, over one backend's engines.
+
+    Build it with :meth:`load` (a bundle) or :meth:`from_weights` (a ``weights.pt``, torch).
+    Safe to call from several threads at once. A context manager; :meth:`close` frees the
+    engines.
+
+    Attributes:
+        manifest: the bundle's manifest (dataset, input shape, class names, models).
+        backend_name: ``onnxruntime``, ``tensorrt`` or ``torch``.
+        device: ``cpu`` or ``cuda:N``.
+        pool_indices: which of the bundle's purifiers form the pool, in draw order.
+        patch, halo: the tiling in pixels.
+        seeded: whether the engine draws come from a seed (evaluation) or the OS CSPRNG.
+    """
+
+    def __init__(self, manifest: Manifest, engines: EngineSet, *, choice: BackendChoice,
+                 pool_indices: tuple[int, ...], patch: int, halo: int, seed: int | None) -> None:
+        self.manifest = manifest
+        self.backend_name = choice.backend
+        self.device = choice.device
+        self.pool_indices = pool_indices
+        self.patch, self.halo = patch, halo
+        self.seeded = seed is not None
+        scheduler = PatchScheduler(engines.purifiers, patch, halo, engines.concurrency,
+                                   engines.workers)
+        self._loaded = _Loaded(engines, scheduler)
+        self._draw = EngineDraw(len(pool_indices), seed)
+        self._owner = True
+        LOG.info("pipeline %s: %s; pool %s, patch %d, halo %d, %s", manifest.dataset,
+                 engines.description, list(pool_indices), patch, halo,
+                 "seeded" if self.seeded else "CSPRNG draws")
+
+    @classmethod
+    def load(cls, bundle: str | Path | Bundle, backend: str = "auto", device: str | None = None,
+             pool: int | Sequence[int] | None = None, patch: int | None = None,
+             halo: int | None = None, seed: int | None = None,
+             precision: str = "fp32") -> Pipeline:
+        """Load a bundle's engines.
+
+        Args:
+            bundle: a bundle folder or a loaded :class:`~matt.bundle.Bundle`.
+            backend: ``auto`` (TensorRT on a GPU with it, else ONNX Runtime on the GPU, else on
+                the CPU), ``onnxruntime``, ``tensorrt`` or ``torch`` (needs the ``weights.pt``
+                the bundle was exported from, beside the bundle; see :meth:`from_weights`).
+            device: ``cpu``, ``cuda`` or ``cuda:N``; ``None`` takes the GPU when the backend can.
+            pool: ``None`` for every purifier, ``K`` for the first K, or a list of indices.
+            patch, halo: tiling in pixels; ``None`` keeps the manifest's defaults.
+            seed: ``None`` draws engines from the OS CSPRNG; an integer is for evaluation only.
+            precision: ``fp32``; ``int8`` loads the bundle's INT8 variants; ``fp16`` TensorRT.
+
+        Raises:
+            BackendUnavailable: the backend cannot run here (the message lists what can).
+            BundleError: the bundle does not verify or lacks the asked precision.
+            InputError: a pool, tiling, device or precision that does not fit the bundle.
+        """
+        if not isinstance(bundle, Bundle):
+            bundle = load_bundle(bundle)
+        choice = choose_backend(backend, device)
+        check_precision(precision, PRECISIONS_BY_BACKEND[choice.backend], choice.backend)
+        manifest = bundle.manifest
+        indices = select_pool(pool, len(manifest.purifiers))
+        patch, halo = _tiling(manifest, patch, halo)
+        engines = _open_engines(choice, bundle, indices, precision, patch, halo)
+        return cls(manifest, engines, choice=choice, pool_indices=indices, patch=patch,
+                   halo=halo, seed=seed)
+
+    @classmethod
+    def from_weights(cls, weights: str | Path | Any, device: str | None = None,
+                     pool: int | Sequence[int] | None = None, patch: int | None = None,
+                     halo: int | None = None, seed: int | None = None) -> Pipeline:
+        """A torch pipeline straight from a ``weights.pt`` (or a loaded ``WeightsFile``).
+
+        The torch backend needs the modules, which a bundle's ONNX graphs do not give back;
+        this is its entry point where no bundle was exported, and the reference that the
+        ONNX Runtime and TensorRT pipelines are compared against.
+        """
+        from matt.runtime.engines import torch_engine
+
+        choice = choose_backend("torch", device)
+        loaded = torch_engine.load_weights_file(weights)
+        manifest = torch_engine.manifest_from_weights(loaded, weights)
+        indices = select_pool(pool, len(manifest.purifiers))
+        patch, halo = _tiling(manifest, patch, halo)
+        engines = torch_engine.open_engines(loaded, indices, choice.device)
+        return cls(manifest, engines, choice=choice, pool_indices=indices, patch=patch,
+                   halo=halo, seed=seed)
+
+    @property
+    def pool_size(self) -> int:
+        return len(self.pool_indices)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.manifest.input_shape
+
+    def describe(self) -> str:
+        """One line: backend, device, threads or streams, precision, pool and tiling."""
+        return (f"{self._loaded.engines.description}; pool {self.pool_size} "
+                f"{list(self.pool_indices)}, patch {self.patch}, halo {self.halo}")
+
+    def plan(self) -> PatchPlan:
+        """The patch plan used for the manifest's image size."""
+        _, height, width = self.manifest.input_shape
+        return self._loaded.scheduler.plan_for(height, width)
+
+    def with_seed(self, seed: int | None) -> Pipeline:
+        """A view sharing these engines with its own draw stream (``None``: the CSPRNG).
+
+        For evaluation that needs reproducible draws per request while other threads use the
+        same engines; closing a view leaves the engines open.
+        """
+        view = copy.copy(self)
+        view._draw = EngineDraw(self.pool_size, seed)
+        view.seeded = seed is not None
+        view._owner = False
+        return view
+
+    def purify(self, images: np.ndarray) -> np.ndarray:
+        """Random patch-wise purification: float32 NCHW in [0, 1] → the same shape."""
+        checked = self._check(images)
+        return self._loaded.scheduler.purify(checked, self._draw)
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities (N, classes), float32, of the MATT-purified images."""
+        return self._classify(self.purify(images))
+
+    def classify(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities without purification: the undefended baseline."""
+        return self._classify(self._check(images))
+
+    def _classify(self, images: np.ndarray) -> np.ndarray:
+        classifier = self._loaded.engines.classifier
+        if self._loaded.engines.concurrency is Concurrency.STREAMS:
+            return classifier.run(images)  # GPU runners split by their own capacity
+        return run_chunked(classifier, images)
+
+    def _check(self, images: np.ndarray) -> np.ndarray:
+        if self._loaded.closed:
+            raise BackendUnavailable("this pipeline was closed; load it again")
+        channels, height, width = self.manifest.input_shape
+        return check_image_batch(images, channels=channels, height=height, width=width)
+
+    def close(self) -> None:
+        """Free the engines (only the pipeline that loaded them does; views do nothing)."""
+        if not self._owner:
+            return
+        with self._loaded.lock:
+            if self._loaded.closed:
+                return
+            self._loaded.closed = True
+        self._loaded.scheduler.close()
+        self._loaded.engines.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.manifest.dataset}: {self.describe()})"
+
+
+def _tiling(manifest: Manifest, patch: int | None, halo: int | None) -> tuple[int, int]:
+    patch = manifest.patch if patch is None else patch
+    halo = manifest.halo if halo is None else halo
+    if isinstance(patch, bool) or not isinstance(patch, int) or patch < 1:
+        raise InputError(f"patch must be a positive number of pixels, got {patch!r}")
+    if isinstance(halo, bool) or not isinstance(halo, int) or halo < 0:
+        raise InputError(f"halo must be a number of pixels >= 0, got {halo!r}")
+    radius = max((m.receptive_radius for m in manifest.purifiers), default=0)
+    if halo < radius:
+        LOG.info("halo %d is under the purifiers' receptive radius %d: patches are an "
+                 "approximation of whole-image purification", halo, radius)
+    return patch, halo
+
+
+def _open_engines(choice: BackendChoice, bundle: Bundle, indices: tuple[int, ...],
+                  precision: str, patch: int, halo: int) -> EngineSet:
+    if choice.backend == "onnxruntime":
+        from matt.runtime.engines import ort_engine
+
+        models = ModelSelection.from_bundle(bundle, indices, precision)
+        return ort_engine.open_engines(models, choice.device)
+    if choice.backend == "tensorrt":
+        from matt.runtime.engines import trt_engine
+
+        channels, height, width = bundle.manifest.input_shape
+        plan = PatchPlan.for_patch(height, width, patch, halo)
+        return trt_engine.open_engines(bundle, indices, precision, choice.device,
+                                       (channels, *plan.window_shape), plan.patches_per_image)
+    from matt.runtime.engines import torch_engine
+
+    weights = torch_engine.weights_beside(bundle)
+    return torch_engine.open_engines(torch_engine.load_weights_file(weights), indices,
+                                     choice.device)
