@@ -1,0 +1,28 @@
+"""Serving options are validated when built, with a message naming the option."""
+
+import pytest
+
+from matt.errors import SpecError
+from matt.serve.options import CLASSIFY, PURIFY, UNDEFENDED, ServeOptions
+
+
+@pytest.mark.parametrize(("field", "value", "needle"), [
+    ("backend", "cuda-magic", "backend"),
+    ("output", "logits", "output"),
+    ("max_batch", 0, "max_batch"),
+    ("max_queue_delay_us", -1, "max_queue_delay_us"),
+    ("instances", 0, "instances"),
+    ("instances", 1.5, "instances"),
+    ("threads", -2, "threads"),
+    ("max_picture_bytes", 0, "max_picture_bytes"),
+    ("max_picture_pixels", True, "max_picture_pixels"),
+])
+def test_bad_values_are_refused(field, value, needle):
+    with pytest.raises(SpecError, match=needle):
+        ServeOptions(**{field: value})
+
+
+def test_undefended_model_only_when_asked_for():
+    assert UNDEFENDED not in ServeOptions().tasks
+    assert set(ServeOptions().tasks) == {CLASSIFY, PURIFY}
+    assert UNDEFENDED in ServeOptions(expose_undefended=True).tasks
