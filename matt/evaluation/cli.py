@@ -1,0 +1,125 @@
+"""``matt-eval``: robust accuracy of every defense under five query-based attacks.
+
+Examples::
+
+    matt-eval --bundle fmnist --profile quick -o docs/results/fmnist-quick
+    matt-eval --bundle fmnist --profile paper -o docs/results/fmnist-paper --time-limit 600
+    matt-eval --bundle fmnist --url 127.0.0.1:8000 --defenses remote -o runs/eval-remote
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from matt.cli_common import run_cli
+from matt.errors import InputError
+from matt.evaluation.evaluate import EvalRequest, check_names, evaluate
+from matt.evaluation.profiles import PROFILES
+from matt.evaluation.report import table_rows
+
+
+def _names(text: str | None, option: str) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise InputError(f"{option} needs at least one name, e.g. {option} square,nes")
+    return names
+
+
+def parse_budgets(text: str | None) -> tuple[int, ...] | None:
+    """``"200,1000,2500"`` → (200, 1000, 2500); refuses non-integers, zero, repeats."""
+    if text is None:
+        return None
+    try:
+        budgets = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise InputError(f"--budgets must be comma-separated query counts like 200,1000,2500, "
+                         f"got {text!r}") from None
+    if min(budgets) < 1 or len(set(budgets)) != len(budgets):
+        raise InputError(f"--budgets must be distinct positive query counts, got {text!r}")
+    return tuple(sorted(budgets))
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--bundle", default="fmnist", show_default=True,
+              help="fmnist | cifar10 (shipped weights) | a weights.pt | an exported bundle folder")
+@click.option("--at-weights", default=None,
+              help="weights.pt of the adversarially trained classifier (default: the shipped "
+                   "<bundle>-at.pt when there is one)")
+@click.option("--profile", type=click.Choice(sorted(PROFILES)), default="quick",
+              show_default=True, help="quick: minutes on a CPU; paper: the full protocol")
+@click.option("--attacks", default=None, help="comma-separated: nes,simba,square,boundary,"
+                                              "hopskipjump (default: the profile's)")
+@click.option("--defenses", default=None,
+              help="comma-separated: none,at,smoothing,noise,disco,disco-ensemble,matt,matt-at,"
+                   "remote (default: the profile's; with --url: remote)")
+@click.option("--budgets", default=None, help="query budgets, e.g. 200,1000,2500")
+@click.option("--n-images", type=int, default=None, help="evaluation images per cell")
+@click.option("--k-images", type=int, default=None,
+              help="images for Figure 6 (robust accuracy against K); 0 skips it")
+@click.option("--patch-images", type=int, default=None,
+              help="test images for Figure 11 (clean accuracy against patches); 0 skips it")
+@click.option("--seed", type=int, default=None,
+              help="reproducible attacks and defense draws (default: OS randomness)")
+@click.option("--url", default=None, help="attack a live matt-serve server at HOST:PORT")
+@click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http",
+              show_default=True)
+@click.option("--eps-linf", type=float, default=None, help="ℓ∞ budget (default per dataset)")
+@click.option("--eps-l2", type=float, default=None, help="ℓ2 budget (default per dataset)")
+@click.option("--time-limit", type=float, default=None,
+              help="minutes; stop resumably after this long (rerun to continue)")
+@click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads")
+@click.option("--figures/--no-figures", default=True, show_default=True)
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="results folder [default: runs/eval/<bundle>-<profile>]")
+@click.option("--checkpoints", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="checkpoint folder [default: runs/eval-checkpoints/<output name>]")
+def cmd(bundle: str, at_weights: str | None, profile: str, attacks: str | None,
+        defenses: str | None, budgets: str | None, n_images: int | None,
+        k_images: int | None, patch_images: int | None, seed: int | None,
+        url: str | None, protocol: str, eps_linf: float | None, eps_l2: float | None,
+        time_limit: float | None, threads: int, figures: bool, output: Path | None,
+        checkpoints: Path | None) -> None:
+    """Robust accuracy (Table 2) and Figures 5, 6 and 11 for one bundle."""
+    if threads < 1:
+        raise InputError(f"--threads must be >= 1, got {threads}")
+    if time_limit is not None and time_limit <= 0:
+        raise InputError(f"--time-limit must be a positive number of minutes, got {time_limit}")
+    import torch
+
+    torch.set_num_threads(threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    attack_names = _names(attacks, "--attacks")
+    defense_names = _names(defenses, "--defenses") or (("remote",) if url else None)
+    check_names(attack_names or (), defense_names or ())
+    if "remote" in (defense_names or ()) and url is None:
+        raise InputError("defense remote needs --url HOST:PORT of a running matt-serve")
+    for option, value in (("--k-images", k_images), ("--patch-images", patch_images)):
+        if value is not None and value < 0:
+            raise InputError(f"{option} must be >= 0, got {value}")
+    chosen = PROFILES[profile].with_overrides(attacks=attack_names, defenses=defense_names,
+                                              budgets=parse_budgets(budgets), n_images=n_images,
+                                              k_images=k_images, patch_images=patch_images)
+    name = Path(bundle).stem if bundle not in ("fmnist", "cifar10") else bundle
+    output = output or Path("runs/eval") / f"{name}-{profile}"
+    request = EvalRequest(
+        bundle=bundle, profile=chosen, output=output,
+        checkpoints=checkpoints or Path("runs/eval-checkpoints") / output.name,
+        command=shlex.join(["matt-eval", *sys.argv[1:]]), at_weights=at_weights, seed=seed,
+        url=url, protocol=protocol, eps_linf=eps_linf, eps_l2=eps_l2,
+        time_limit_s=None if time_limit is None else 60 * time_limit, figures=figures)
+    results = evaluate(request)
+    click.echo(f"{'complete' if results['complete'] else 'partial (rerun to resume)'}: "
+               f"{output}/README.md, results.json")
+    for row in table_rows(results, "online"):
+        click.echo("  " + " | ".join(row))
+
+
+def main() -> None:
+    run_cli(cmd)

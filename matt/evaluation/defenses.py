@@ -1,0 +1,160 @@
+"""Every defense of Table 2 by name, each built from an :class:`EvalSubject` into a target.
+
+A builder returns a *factory*: ``factory(seed)`` gives a target whose random draws follow
+``seed`` (``None``: the OS CSPRNG), so an evaluation with ``--seed`` is reproducible image by
+image, and a resumed run draws what an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from matt.defense import (
+    DiscoDeterministic,
+    DiscoEnsembleDefense,
+    GaussianNoise,
+    MedianSmoothing,
+)
+from matt.errors import InputError, SpecError
+from matt.evaluation.subject import EvalSubject
+from matt.evaluation.targets import PipelineTarget, RemoteTarget, TargetFactory, TorchTarget
+
+NOISE_SIGMA = 0.041
+SMOOTHING_KERNEL = 3
+
+
+@dataclass(frozen=True)
+class DefenseSetting:
+    """A defense by registry name, with MATT's pool size and patch size when they vary.
+
+    Attributes:
+        name: a key of :data:`DEFENSES`.
+        pool: MATT only: use the first ``pool`` purifiers (Figure 6); ``None``: all.
+        patch: MATT only: patch size in pixels (Figure 11); ``None``: the bundle's default.
+    """
+
+    name: str
+    pool: int | None = None
+    patch: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in DEFENSES:
+            raise InputError(f"unknown defense {self.name!r}; choose from {', '.join(DEFENSES)}")
+        if (self.pool is not None or self.patch is not None) and not self.name.startswith("matt"):
+            raise SpecError(f"defense {self.name}: pool and patch apply to matt and matt-at only")
+        for value in (self.pool, self.patch):
+            if value is not None and value < 1:
+                raise SpecError(f"defense {self.name}: pool and patch must be >= 1, got {value}")
+
+    @property
+    def label(self) -> str:
+        """The name in tables and checkpoints, e.g. ``matt``, ``matt[K=2]``, ``matt[patch=7]``."""
+        extras = [f"K={self.pool}"] if self.pool is not None else []
+        extras += [f"patch={self.patch}"] if self.patch is not None else []
+        return f"{self.name}[{','.join(extras)}]" if extras else self.name
+
+
+@dataclass(frozen=True)
+class DefenseInfo:
+    description: str
+    build: Callable[[EvalSubject, DefenseSetting], TargetFactory]
+
+
+def _none(subject: EvalSubject, setting: DefenseSetting) -> TargetFactory:
+    if subject.weights is None:
+        pipeline = subject.pipeline()
+        return lambda seed: PipelineTarget(setting.label, pipeline, purify=False)
+    classifier = subject.classifier
+    return lambda seed: TorchTarget(setting.label, classifier, None, subject.num_classes)
+
+
+def _at(subject: EvalSubject, setting: DefenseSetting) -> TargetFactory:
+    classifier = subject.at_classifier
+    return lambda seed: TorchTarget(setting.label, classifier, None, subject.num_classes)
+
+
+def _smoothing(subject: EvalSubject, setting: DefenseSetting) -> TargetFactory:
+    classifier, defense = subject.classifier, MedianSmoothing(SMOOTHING_KERNEL)
+    return lambda seed: TorchTarget(setting.label, classifier, defense, subject.num_classes)
+
+
+def _noise(subject: EvalSubject, setting: DefenseSetting) -> TargetFactory:
+    classifier = subject.classifier
+    return lambda seed: TorchTarget(setting.label, classifier,
+                                    GaussianNoise(NOISE_SIGMA, seed=seed), subject.num_classes)
+
+
+def disco_member(subject: EvalSubject) -> int:
+    """The pool member DISCO runs alone: the first trained on PGD pairs (as the paper's DISCO
+    used its PGD-trained model), else the first."""
+    if subject.weights is None:
+        return 0
+    for index, member in enumerate(subject.weights.pool):
+        attack = member.provenance.get("attack")
+        if isinstance(attack, dict) and attack.get("name") == "pgd":
+            return index
+    return 0
+
+
+def _disco_pad(subject: EvalSubject) -> int:
+    weights = subject.weights
+    return max(member.spec.receptive_radius for member in weights.pool) if weights else 0
+
+
+def _disco(subject: EvalSubject, setting: DefenseSetting) -> TargetFactory:
+    classifier = subject.classifier
+    defense = DiscoDeterministic(subject.pool[disco_member(subject)], _disco_pad(subject))
+    return lambda seed: TorchTarget(setting.label, classifier, defense, subject.num_classes)
+
+
+def _disco_ensemble(subject: EvalSubject, setting: DefenseSetting) -> TargetFactory:
+    classifier, pool, pad = subject.classifier, subject.pool, _disco_pad(subject)
+    return lambda seed: TorchTarget(setting.label, classifier,
+                                    DiscoEnsembleDefense(pool, pad, seed=seed),
+                                    subject.num_classes)
+
+
+def _matt(adversarially_trained: bool) -> Callable[[EvalSubject, DefenseSetting], TargetFactory]:
+    def build(subject: EvalSubject, setting: DefenseSetting) -> TargetFactory:
+        pipeline = subject.pipeline(adversarially_trained, setting.pool, setting.patch)
+        return lambda seed: PipelineTarget(setting.label, pipeline.with_seed(seed))
+
+    return build
+
+
+def _remote(subject: EvalSubject, setting: DefenseSetting) -> TargetFactory:
+    if subject.remote_url is None:
+        raise InputError("defense remote attacks a live server: pass --url HOST:PORT")
+    from matt.serve.client import MattClient
+
+    client = MattClient(subject.remote_url, subject.remote_protocol)
+    if not client.ready():
+        raise InputError(f"no matt-serve server ready at {subject.remote_url} "
+                         f"({subject.remote_protocol}); start one with matt-serve")
+    target = RemoteTarget(setting.label, client, subject.num_classes)
+    return lambda seed: target
+
+
+DEFENSES: dict[str, DefenseInfo] = {
+    "none": DefenseInfo("the undefended classifier", _none),
+    "at": DefenseInfo("the adversarially trained classifier (fmnist-at), undefended", _at),
+    "smoothing": DefenseInfo(f"median smoothing, {SMOOTHING_KERNEL}×{SMOOTHING_KERNEL} kernel "
+                             "(Xu et al. 2018)", _smoothing),
+    "noise": DefenseInfo(f"random noise: Gaussian σ={NOISE_SIGMA} added to each query "
+                         "(Qin et al. 2021)", _noise),
+    "disco": DefenseInfo("DISCO, deterministic: one purifier (the PGD-trained member) on the "
+                         "whole image", _disco),
+    "disco-ensemble": DefenseInfo("DISCO's randomness: every purifier on the whole image, each "
+                                  "pixel from one drawn at random (cost K)", _disco_ensemble),
+    "matt": DefenseInfo("MATT: random patch-wise purification by the pool (runtime Pipeline)",
+                        _matt(False)),
+    "matt-at": DefenseInfo("MATT in front of the adversarially trained classifier",
+                           _matt(True)),
+    "remote": DefenseInfo("a live matt-serve server (--url), whatever it serves", _remote),
+}
+
+
+def build_defense(subject: EvalSubject, setting: DefenseSetting) -> TargetFactory:
+    """The target factory for ``setting`` over ``subject``."""
+    return DEFENSES[setting.name].build(subject, setting)

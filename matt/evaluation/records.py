@@ -1,0 +1,115 @@
+"""Per-image outcomes and their summaries under the two scoring rules.
+
+*Online* (the headline): an image is broken at budget b if one of the attack's first b queries
+lay inside the ε-ball and the service's returned answer was wrong: the attacker has seen the
+service fooled. *Offline*: the attacker's candidate after b queries (its in-ball query with the
+lowest returned margin) is sent again ``fresh_queries`` times; the image is broken if most
+answers are wrong. Once broken offline, an image stays broken at larger budgets (the attacker
+keeps the image it had). For a deterministic target both rules agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from matt.attacks import QueryTrace, Target
+
+
+@dataclass
+class ImageRecord:
+    """One attack on one image.
+
+    Attributes:
+        image: position in the evaluation set.
+        queries_used: queries the attack made (at most the largest budget).
+        first_wrong_query: 1-based index of the first in-ball query answered wrong, or None.
+        offline_broken: per budget, whether the candidate was broken by the offline rule.
+        candidate_margin: returned log-probability margin of the final candidate.
+        seconds: wall time of the attack and the offline check.
+    """
+
+    image: int
+    queries_used: int
+    first_wrong_query: int | None
+    offline_broken: dict[int, bool]
+    candidate_margin: float
+    seconds: float
+
+    def broken_online(self, budget: int) -> bool:
+        return self.first_wrong_query is not None and self.first_wrong_query <= budget
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["offline_broken"] = {str(k): v for k, v in self.offline_broken.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageRecord:
+        return cls(int(data["image"]), int(data["queries_used"]),
+                   None if data["first_wrong_query"] is None else int(data["first_wrong_query"]),
+                   {int(k): bool(v) for k, v in data["offline_broken"].items()},
+                   float(data["candidate_margin"]), float(data["seconds"]))
+
+
+def judge_offline(target: Target, trace: QueryTrace, label: int, fresh_queries: int
+                  ) -> dict[int, bool]:
+    """The offline rule at every budget of ``trace`` (see the module docstring)."""
+    repeats = fresh_queries if target.randomized else 1
+    verdicts: dict[int, bool] = {}
+    broken, last_candidate = False, None
+    for budget in sorted(trace.candidates):
+        candidate = trace.candidates[budget]
+        if not broken and candidate is not last_candidate:
+            answers = target.predict(np.repeat(candidate[None], repeats, axis=0))
+            broken = int((answers.argmax(axis=1) != label).sum()) * 2 > repeats
+            last_candidate = candidate
+        verdicts[budget] = broken
+    return verdicts
+
+
+@dataclass
+class CellSummary:
+    """Robust accuracy of one attack against one defense, by budget, under both rules."""
+
+    attack: str
+    defense: str
+    n_images: int
+    online: dict[int, float] = field(default_factory=dict)
+    offline: dict[int, float] = field(default_factory=dict)
+    mean_queries: float = 0.0
+    seconds: float = 0.0
+
+    @classmethod
+    def from_records(cls, attack: str, defense: str, records: Sequence[ImageRecord],
+                     budgets: Sequence[int]) -> CellSummary:
+        count = len(records)
+        if count == 0:
+            return cls(attack, defense, 0)
+        online = {b: sum(not r.broken_online(b) for r in records) / count for b in budgets}
+        offline = {b: sum(not r.offline_broken.get(b, False) for r in records) / count
+                   for b in budgets}
+        return cls(attack, defense, count, online, offline,
+                   float(np.mean([r.queries_used for r in records])),
+                   float(sum(r.seconds for r in records)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"attack": self.attack, "defense": self.defense, "n_images": self.n_images,
+                "online": {str(b): round(v, 4) for b, v in self.online.items()},
+                "offline": {str(b): round(v, 4) for b, v in self.offline.items()},
+                "mean_queries": round(self.mean_queries, 1), "seconds": round(self.seconds, 1)}
+
+
+def online_curve(records: Sequence[ImageRecord], max_queries: int) -> np.ndarray:
+    """Robust accuracy (online rule) after 0, 1, ..., ``max_queries`` queries (Figure 5)."""
+    unbroken = np.ones(max_queries + 1)
+    if not records:
+        return unbroken * np.nan
+    broken_at = np.zeros(max_queries + 2)
+    for record in records:
+        if record.first_wrong_query is not None and record.first_wrong_query <= max_queries:
+            broken_at[record.first_wrong_query] += 1
+    return 1.0 - np.cumsum(broken_at)[: max_queries + 1] / len(records)

@@ -1,0 +1,112 @@
+"""The results file (JSON) and the Table 2 layout (Markdown), with the command that made them."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from matt.attacks import ATTACKS
+from matt.evaluation.checkpoint import write_atomic
+
+RULES = {
+    "online": "broken at the first query inside the ε-ball whose returned answer was wrong "
+              "(the attacker has seen the service fooled); the headline",
+    "offline": "broken if the attacker's candidate after b queries (its in-ball query with the "
+               "lowest returned margin) is misclassified by a majority of fresh queries; once "
+               "broken, broken at larger budgets",
+}
+NORM_SYMBOL = {"linf": "ℓ∞", "l2": "ℓ2"}
+ATTACK_TITLES = {"nes": "NES", "simba": "SimBA", "square": "Square", "boundary": "Boundary",
+                 "hopskipjump": "HopSkipJump"}
+DEFENSE_TITLES = {"none": "None", "at": "AT", "smoothing": "Smoothing", "noise": "Random noise",
+                  "disco": "DISCO", "disco-ensemble": "DISCO ensemble", "matt": "MATT",
+                  "matt-at": "MATT-AT", "remote": "Server (remote)"}
+
+
+def machine_description() -> str:
+    import os
+
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}"
+
+
+def table_budgets(budgets: list[int]) -> tuple[int, int]:
+    """The two budgets Table 2 shows: 200 (or the smallest) and the largest."""
+    low = 200 if 200 in budgets else min(budgets)
+    return low, max(budgets)
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def table_rows(results: Mapping[str, Any], rule: str) -> list[list[str]]:
+    """Rows of the Table 2 layout: defense, clean accuracy, then low / high budget per attack."""
+    budgets = [int(b) for b in results["budgets"]]
+    low, high = table_budgets(budgets)
+    attacks = list(results["robust_accuracy"])
+    rows = []
+    for defense in results["defenses"]:
+        row = [DEFENSE_TITLES.get(defense, defense),
+               _percent(results["clean_accuracy"].get(defense))]
+        for attack in attacks:
+            cell = results["robust_accuracy"][attack].get(defense)
+            if not cell or cell["n_images"] == 0:
+                row.append("–")
+                continue
+            values = cell[rule]
+            row.append(f"{_percent(values[str(low)])} / {_percent(values[str(high)])}")
+        rows.append(row)
+    return rows
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(results: Mapping[str, Any], figures: Mapping[str, str]) -> str:
+    """The Markdown report: provenance, Table 2 (online, then offline) and the figures."""
+    budgets = [int(b) for b in results["budgets"]]
+    low, high = table_budgets(budgets)
+    attacks = list(results["robust_accuracy"])
+    header = ["Defense", "Clean acc."] + [
+        f"{ATTACK_TITLES.get(a, a)} ({NORM_SYMBOL[ATTACKS[a].norm]})" for a in attacks]
+    counts = sorted({cell["n_images"] for by_defense in results["robust_accuracy"].values()
+                     for cell in by_defense.values()})
+    threats = ", ".join(f"{NORM_SYMBOL[n]} ε = {e:.4g}" for n, e in results["threats"].items())
+    parts = [
+        f"# Robust accuracy: {results['dataset']} ({results['profile']['name']} profile)",
+        "",
+        f"- command: `{results['command']}`",
+        f"- git revision: `{results['git_revision']}`; created {results['created']} on "
+        f"{results['machine']}",
+        f"- evaluation set: {results['eval_set']}",
+        f"- images per cell: {', '.join(map(str, counts))}; budgets: {threats}; "
+        f"queries: {', '.join(map(str, budgets))}",
+        f"- models: {'; '.join(f'{k}: {v}' for k, v in results['models'].items())}",
+    ]
+    if not results.get("complete", True):
+        parts.append("- **partial**: the run stopped at its time limit; rerun the same command "
+                     "to resume from the checkpoints")
+    for rule in ("online", "offline"):
+        parts += ["", f"## Robust accuracy (%), {rule} rule, {low} / {high} queries", "",
+                  f"*{rule}*: {RULES[rule]}.", "",
+                  _markdown_table(header, table_rows(results, rule))]
+    parts += ["", "Clean acc.: accuracy of the defended system on the evaluation images "
+              "(all classified right by the undefended classifier), averaged over "
+              f"{results['profile']['clean_repeats']} passes for random defenses."]
+    if results.get("all_budgets_note"):
+        parts += ["", results["all_budgets_note"]]
+    for title, name in figures.items():
+        parts += ["", f"## {title}", "", f"![{title}]({name})"]
+    return "\n".join(parts) + "\n"
+
+
+def write_results(folder: Path, results: Mapping[str, Any], figures: Mapping[str, str]) -> None:
+    """``results.json`` and ``README.md`` in ``folder``, each written atomically."""
+    write_atomic(folder / "results.json", json.dumps(results, indent=1, default=str) + "\n")
+    write_atomic(folder / "README.md", render_markdown(results, figures))

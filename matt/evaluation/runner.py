@@ -1,0 +1,191 @@
+"""Runs attack × defense cells image by image, resumably, and measures clean accuracy.
+
+Images are taken in rounds of ``chunk``: every cell gets the round's images before the next
+round starts, so a run stopped early (``--time-limit``, a lost session) has results for every
+cell over the same first images. Each finished image is checkpointed at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from matt.attacks import Attack, ThreatModel
+from matt.errors import SpecError
+from matt.evaluation.checkpoint import CellCheckpoint, slug
+from matt.evaluation.dataset import EvalSet
+from matt.evaluation.defenses import DefenseSetting
+from matt.evaluation.records import ImageRecord, judge_offline
+from matt.evaluation.targets import TargetFactory
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    """How the cells are run.
+
+    Attributes:
+        budgets: query budgets robust accuracy is reported at; the largest caps each attack.
+        threats: the ε-ball per norm (``linf``, ``l2``).
+        fresh_queries: odd number of fresh queries the offline rule takes a majority of.
+        clean_repeats: passes over the clean images for a random defense's clean accuracy.
+        seed: ``None``: OS randomness everywhere; an integer makes every draw reproducible.
+        chunk: images per round (see the module docstring).
+    """
+
+    budgets: tuple[int, ...]
+    threats: tuple[ThreatModel, ...]
+    fresh_queries: int = 5
+    clean_repeats: int = 3
+    seed: int | None = None
+    chunk: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.budgets or min(self.budgets) < 1 or list(self.budgets) != sorted(
+                set(self.budgets)):
+            raise SpecError(f"budgets must be distinct, increasing and >= 1, got {self.budgets}")
+        if self.fresh_queries < 1 or self.fresh_queries % 2 == 0:
+            raise SpecError(f"fresh_queries must be odd and >= 1, got {self.fresh_queries}")
+        if self.clean_repeats < 1 or self.chunk < 1:
+            raise SpecError("clean_repeats and chunk must be >= 1")
+
+    def threat(self, norm: str) -> ThreatModel:
+        for threat in self.threats:
+            if threat.norm == norm:
+                return threat
+        raise SpecError(f"no {norm} budget in the plan")
+
+
+def derive_seed(seed: int | None, *parts: object) -> int | None:
+    """A stable per-(cell, image) seed from the run's seed; ``None`` stays ``None``."""
+    if seed is None:
+        return None
+    text = "|".join(str(p) for p in (seed, *parts))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
+
+
+class TimeUp(Exception):
+    """The run's time limit passed; what is checkpointed stays."""
+
+
+class Evaluator:
+    """Cells over one evaluation set, checkpointed under ``checkpoint_dir``.
+
+    ``attacks`` holds the configured attacks by name; ``factories`` the target factory of each
+    defense label; ``models`` describes the weights (``weights``, ``at_weights``, ...): the
+    ones a defense uses are part of its checkpoints' fingerprint.
+    """
+
+    def __init__(self, eval_set: EvalSet, plan: EvalPlan, checkpoint_dir: Path,
+                 attacks: dict[str, Attack], factories: dict[str, TargetFactory],
+                 models: dict[str, str], deadline: float | None = None) -> None:
+        self.eval_set = eval_set
+        self.attacks = attacks
+        self.plan = plan
+        self.checkpoint_dir = checkpoint_dir
+        self.factories = factories
+        self.models = models
+        self.deadline = deadline
+        self._checkpoints: dict[tuple[str, str], CellCheckpoint] = {}
+
+    def _models_of(self, setting: DefenseSetting) -> dict[str, str]:
+        """The weights a defense runs on: the adversarially trained twin for ``at`` and
+        ``matt-at``, the standard ones (or the bundle) otherwise; a live server for ``remote``."""
+        if setting.name == "remote":
+            return {"remote": "live server"}
+        if setting.name in ("at", "matt-at"):
+            return {k: v for k, v in self.models.items() if k == "at_weights"}
+        return {k: v for k, v in self.models.items() if k != "at_weights"}
+
+    def _check_time(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TimeUp
+
+    def clean_accuracy(self, setting: DefenseSetting, images: EvalSet | None = None,
+                       name: str = "clean", compute: bool = True) -> float | None:
+        """Fraction of clean answers that are right (``clean_repeats`` passes if random);
+        ``compute=False`` only reads the checkpoint (``None`` when it is not there)."""
+        images = images or self.eval_set
+        fingerprint = {"kind": name, "defense": setting.label, "set": images.fingerprint,
+                       "repeats": self.plan.clean_repeats, "seed": self.plan.seed,
+                       "models": self._models_of(setting)}
+        checkpoint = CellCheckpoint(
+            self.checkpoint_dir / f"{name}__{slug(setting.label)}.json", fingerprint)
+        if "accuracy" in checkpoint.values:
+            return float(checkpoint.values["accuracy"])
+        if not compute:
+            return None
+        self._check_time()
+        target = self.factories[setting.label](derive_seed(self.plan.seed, name, setting.label))
+        passes = self.plan.clean_repeats if target.randomized else 1
+        correct = [(target.predict(images.images).argmax(axis=1) == images.labels).mean()
+                   for _ in range(passes)]
+        checkpoint.values["accuracy"] = float(np.mean(correct))
+        checkpoint.save()
+        return checkpoint.values["accuracy"]
+
+    def run(self, cells: Sequence[tuple[str, DefenseSetting]], n_images: int | None = None
+            ) -> dict[tuple[str, str], list[ImageRecord]]:
+        """Attack the first ``n_images`` images in every cell; records per (attack, label).
+
+        Raises:
+            TimeUp: the deadline passed; the checkpoints hold what was finished.
+        """
+        count = min(n_images or len(self.eval_set), len(self.eval_set))
+        checkpoints = {(a, d.label): self.checkpoint(a, d) for a, d in cells}
+        todo = sum(1 for key in checkpoints for i in range(count)
+                   if i not in checkpoints[key].records)
+        with tqdm(total=todo, desc="attacks", unit="image", mininterval=2) as bar:
+            for start in range(0, count, self.plan.chunk):
+                for attack_name, setting in cells:
+                    checkpoint = checkpoints[(attack_name, setting.label)]
+                    for index in range(start, min(start + self.plan.chunk, count)):
+                        if index in checkpoint.records:
+                            continue
+                        self._check_time()
+                        bar.set_postfix_str(f"{attack_name} vs {setting.label}", refresh=False)
+                        checkpoint.add(self._attack_image(attack_name, setting, index))
+                        bar.update()
+        return {key: [cp.records[i] for i in range(count)] for key, cp in checkpoints.items()}
+
+    def finished(self, attack_name: str, setting: DefenseSetting) -> list[ImageRecord]:
+        """The records checkpointed so far for a cell, by image position."""
+        records = self.checkpoint(attack_name, setting).records
+        return [records[i] for i in sorted(records) if i < len(self.eval_set)]
+
+    def checkpoint(self, attack_name: str, setting: DefenseSetting) -> CellCheckpoint:
+        """The cell's checkpoint (loaded once; refuses one made with other settings)."""
+        key = (attack_name, setting.label)
+        if key not in self._checkpoints:
+            self._checkpoints[key] = self._open_checkpoint(attack_name, setting)
+        return self._checkpoints[key]
+
+    def _open_checkpoint(self, attack_name: str, setting: DefenseSetting) -> CellCheckpoint:
+        attack = self.attacks[attack_name]
+        fingerprint = {"attack": attack.hyper_parameters(),
+                       "threat": asdict(self.plan.threat(attack.norm)),
+                       "budgets": list(self.plan.budgets), "defense": setting.label,
+                       "set": self.eval_set.fingerprint, "fresh_queries": self.plan.fresh_queries,
+                       "seed": self.plan.seed, "models": self._models_of(setting)}
+        path = self.checkpoint_dir / f"{attack_name}__{slug(setting.label)}.json"
+        return CellCheckpoint(path, fingerprint)
+
+    def _attack_image(self, attack_name: str, setting: DefenseSetting, index: int
+                      ) -> ImageRecord:
+        attack = self.attacks[attack_name]
+        seed = derive_seed(self.plan.seed, attack_name, setting.label, index)
+        target = self.factories[setting.label](seed)
+        label = int(self.eval_set.labels[index])
+        started = time.perf_counter()
+        trace = attack(target, self.eval_set.images[index], label,
+                       threat=self.plan.threat(attack.norm), budgets=self.plan.budgets, seed=seed)
+        offline = judge_offline(target, trace, label, self.plan.fresh_queries)
+        top = max(self.plan.budgets)
+        return ImageRecord(index, trace.queries_used, trace.first_wrong_query, offline,
+                           float(trace.candidate_margins.get(top, np.nan)),
+                           time.perf_counter() - started)

@@ -1,0 +1,42 @@
+"""``matt-eval`` refuses bad input with one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from matt.evaluation.cli import main, parse_budgets
+
+
+def _run(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["matt-eval", *args])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    return stopped.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("--budgets", "abc"), "--budgets must be"),
+    (("--budgets", "0,100"), "--budgets must be"),
+    (("--attacks", "pgd"), "unknown attack 'pgd'"),
+    (("--defenses", "none,jpeg2000"), "unknown defense 'jpeg2000'"),
+    (("--defenses", "remote"), "--url"),
+    (("--profile", "huge"), "huge"),
+    (("--bundle", "/nonexistent/weights.pt"), "neither"),
+    (("--n-images", "0"), "n_images must be >= 1"),
+    (("--threads", "0"), "--threads must be >= 1"),
+    (("--time-limit", "-3"), "--time-limit"),
+    (("--k-images", "-1"), "--k-images must be >= 0"),
+])
+def test_bad_input_is_one_line_and_a_non_zero_exit(monkeypatch, capsys, tmp_path, args, says):
+    code, err = _run(monkeypatch, capsys, "-o", str(tmp_path / "out"), *args)
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_budgets_parse_sorted():
+    assert parse_budgets("2500,200,1000") == (200, 1000, 2500)
+    assert parse_budgets(None) is None

@@ -1,0 +1,32 @@
+"""The evaluation images: balanced, correctly classified, reproducible."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from matt.evaluation import DefenseSetting, build_defense, evaluation_set, resolve_subject
+from matt.training.weights import save_weights
+from tests.conftest import make_weights
+
+
+def test_fashion_mnist_set_is_balanced_correct_and_reproducible(tiny_weights_path):
+    subject = resolve_subject(str(tiny_weights_path))
+    predict = build_defense(subject, DefenseSetting("none"))(None).predict
+    chosen = evaluation_set(subject, predict, 20, seed=5)
+    assert len(chosen) == 20
+    assert np.bincount(chosen.labels, minlength=10).tolist() == [2] * 10
+    assert np.all(predict(chosen.images).argmax(1) == chosen.labels)
+    # Interleaved class by class: every prefix of ten holds each class once.
+    assert sorted(chosen.labels[:10].tolist()) == list(range(10))
+    assert evaluation_set(subject, predict, 20, seed=5).fingerprint == chosen.fingerprint
+    assert evaluation_set(subject, predict, 20, seed=6).fingerprint != chosen.fingerprint
+
+
+def test_cifar10_set_takes_the_real_images_then_labelled_crops(tmp_path):
+    path = save_weights(make_weights(pool_size=1), tmp_path / "cifar10.pt")
+    subject = resolve_subject(str(path))
+    predict = build_defense(subject, DefenseSetting("none"))(None).predict
+    chosen = evaluation_set(subject, predict, 24, seed=0)
+    assert len(chosen) == 24 and chosen.images.shape[1:] == (3, 32, 32)
+    assert np.all(predict(chosen.images).argmax(1) == chosen.labels)
+    assert "natural photo crops" in chosen.description

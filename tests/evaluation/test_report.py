@@ -1,0 +1,96 @@
+"""An evaluation end to end on a fitted tiny CNN: the table, the JSON, the figures, resuming."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from matt.errors import InputError
+from matt.evaluation import PROFILES, EvalRequest, evaluate
+from tests.attacks.conftest import one_thread
+
+ATTACKS = ("square", "simba")
+DEFENSES = ("none", "noise", "matt")
+BUDGETS = (20, 60)
+
+
+def _request(weights, tmp_path, **changes):
+    profile = PROFILES["quick"].with_overrides(
+        attacks=ATTACKS, defenses=DEFENSES, budgets=BUDGETS, n_images=3, k_images=2,
+        patch_images=40, clean_repeats=2, chunk=2)
+    values = {"bundle": str(weights), "profile": profile, "output": tmp_path / "results",
+              "checkpoints": tmp_path / "checkpoints", "command": "matt-eval --test",
+              "seed": 3, **changes}
+    return EvalRequest(**values)
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_weights_path, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("evaluation")
+    request = _request(tiny_weights_path, folder)
+    with one_thread():
+        return request, evaluate(request)
+
+
+def test_results_json_holds_every_cell_with_its_provenance(finished):
+    request, _results = finished
+    saved = json.loads((request.output / "results.json").read_text())
+    assert saved["command"] == "matt-eval --test"
+    assert re.fullmatch(r"([0-9a-f]{40}|unknown)(\+uncommitted)?", saved["git_revision"])
+    assert saved["complete"] is True and saved["budgets"] == list(BUDGETS)
+    assert set(saved["clean_accuracy"]) == set(DEFENSES)
+    for attack in ATTACKS:
+        for defense in DEFENSES:
+            cell = saved["robust_accuracy"][attack][defense]
+            assert cell["n_images"] == 3
+            for rule in ("online", "offline"):
+                values = [cell[rule][str(b)] for b in BUDGETS]
+                assert all(0 <= v <= 1 for v in values) and values == sorted(values, reverse=True)
+    assert saved["clean_accuracy"]["none"] == 1.0  # the set holds correctly classified images
+    assert [p["K"] for p in saved["figure6"]["points"]] == [1, 2]
+    assert [p["patches"] for p in saved["figure11"]["points"]] == [1, 4, 16, 49]
+
+
+def test_markdown_table_has_the_table_2_layout(finished):
+    request, _ = finished
+    text = (request.output / "README.md").read_text()
+    assert "`matt-eval --test`" in text
+    for rule in ("online", "offline"):
+        section = text.split(f"{rule} rule, 20 / 60 queries")[1]
+        lines = [line for line in section.splitlines() if line.startswith("|")]
+        assert lines[0] == "| Defense | Clean acc. | Square (ℓ∞) | SimBA (ℓ2) |"
+        assert [line.split(" | ")[0] for line in lines[2:5]] == ["| None", "| Random noise",
+                                                                 "| MATT"]
+        for line in lines[2:5]:
+            cells = line.strip("| ").split(" | ")
+            assert re.fullmatch(r"\d+\.\d", cells[1])
+            assert all(re.fullmatch(r"\d+\.\d / \d+\.\d", c) for c in cells[2:])
+
+
+def test_figures_are_png_files(finished):
+    request, _ = finished
+    for name in ("figure5_attack_progress.png", "figure6_robust_vs_k.png",
+                 "figure11_clean_vs_patches.png"):
+        assert (request.output / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_rerun_resumes_from_the_checkpoints(finished, tiny_weights_path):
+    request, results = finished
+    again = evaluate(request)
+    assert again["robust_accuracy"] == results["robust_accuracy"]
+    assert again["clean_accuracy"] == results["clean_accuracy"]
+
+
+def test_other_settings_do_not_mix_into_a_checkpoint(finished, tiny_weights_path):
+    request, _ = finished
+    other = _request(tiny_weights_path, request.checkpoints.parent, seed=4)
+    with pytest.raises(InputError, match="other settings"):
+        evaluate(other)
+
+
+def test_a_time_limit_stops_resumably_and_says_partial(tiny_weights_path, tmp_path):
+    results = evaluate(_request(tiny_weights_path, tmp_path, time_limit_s=1e-6))
+    assert results["complete"] is False
+    assert "**partial**" in (tmp_path / "results" / "README.md").read_text()
