@@ -15,7 +15,6 @@ Saving writes ``weights.pt.sha256`` beside it; loading checks it when present.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import tempfile
@@ -26,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from matt.bundle import sha256_file
 from matt.errors import MattError, SpecError, WeightsError
 from matt.models import ClassifierSpec, PurifierSpec, build_classifier, build_purifier
 
@@ -94,11 +94,8 @@ class WeightsFile:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """The file's sha256 (one implementation, shared with the bundle format)."""
+    return sha256_file(Path(path))
 
 
 def git_revision() -> str:
