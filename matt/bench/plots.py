@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +9,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+
+from matt.core.files import atomic_path
 
 SERIES_STYLE = {
     "matt/torch-fp32": ("MATT, torch eager", "tab:blue", "-"),
@@ -50,15 +50,11 @@ def _footer(result: dict[str, Any]) -> str:
 
 
 def _save(figure: Any, path: Path) -> Path:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(handle)
     try:
-        figure.savefig(temporary, dpi=120, format="png")
-        os.replace(temporary, path)
+        with atomic_path(path, suffix=".png") as temporary:
+            figure.savefig(temporary, dpi=120, format="png")
     finally:
         plt.close(figure)
-        if os.path.exists(temporary):
-            os.unlink(temporary)
     return path
 
 

@@ -7,24 +7,11 @@ interrupted run never leaves half a file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from matt.bench.plots import plot_latency_vs_k, plot_roofline
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return path
+from matt.core.files import write_text_atomic
 
 
 def _number(value: float | None, digits: int = 2) -> str:

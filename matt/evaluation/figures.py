@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from matt.core.files import atomic_path
 
 
 def _pyplot() -> Any:
@@ -21,16 +21,10 @@ def _pyplot() -> Any:
 
 
 def _save(figure: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(handle)
     try:
-        figure.savefig(temporary, dpi=130, bbox_inches="tight")  # type: ignore[attr-defined]
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
+        with atomic_path(path, suffix=".png") as temporary:
+            figure.savefig(temporary, dpi=130, bbox_inches="tight")  # type: ignore[attr-defined]
     finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
         _pyplot().close(figure)  # type: ignore[arg-type]
 
 

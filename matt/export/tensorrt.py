@@ -10,11 +10,11 @@ and TensorRT version it was built with, so the manifest records both.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from matt.core.files import write_bytes_atomic
 from matt.errors import BackendUnavailable, ExportError
 from matt.export.engine_shapes import ShapeRange
 
@@ -101,17 +101,6 @@ def _flags(precision: str) -> tuple[str, ...]:
     return {"fp32": (), "fp16": ("FP16",), "int8": ("FP16", "INT8")}[precision]
 
 
-def _write_atomically(path: Path, payload: bytes | memoryview) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
 def build_engine(onnx_path: Path, plan_path: Path, shapes: ShapeRange, precision: str,
                  timing_cache: Path | None) -> None:
     """Build one serialized engine from ``onnx_path`` into ``plan_path``.
@@ -148,10 +137,10 @@ def build_engine(onnx_path: Path, plan_path: Path, shapes: ShapeRange, precision
     if serialized is None:
         raise ExportError(f"{onnx_path.name}: TensorRT could not build a {precision} engine "
                           "(its log above says why)")
-    _write_atomically(plan_path, memoryview(serialized))
+    write_bytes_atomic(plan_path, memoryview(serialized))
     if timing_cache is not None:
         timing_cache.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(timing_cache, memoryview(config.get_timing_cache().serialize()))
+        write_bytes_atomic(timing_cache, memoryview(config.get_timing_cache().serialize()))
 
 
 def engine_entry(relative: str, sha256: str, precision: str, source: str, shapes: ShapeRange,

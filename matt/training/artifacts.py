@@ -8,14 +8,13 @@ then rename, so a killed run never leaves half a file) and read with ``weights_o
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from matt.core.files import atomic_path
 from matt.errors import MattError, WeightsError
 from matt.models import ClassifierSpec, PurifierSpec
 from matt.training.weights import PoolMember, Provenance
@@ -27,17 +26,9 @@ VERSION = 1
 
 def atomic_save(payload: dict[str, Any], path: str | Path) -> Path:
     """``torch.save`` to a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(handle)
-    try:
+    with atomic_path(path) as temporary:
         torch.save(payload, temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return path
+    return Path(path)
 
 
 def read_payload(path: str | Path, expected_format: str | None = None) -> dict[str, Any]:

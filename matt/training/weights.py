@@ -15,9 +15,7 @@ Saving writes ``weights.pt.sha256`` beside it; loading checks it when present.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ import torch
 from torch import nn
 
 from matt.bundle import sha256_file
+from matt.core.files import atomic_path
 from matt.errors import MattError, SpecError, WeightsError
 from matt.models import ClassifierSpec, PurifierSpec, build_classifier, build_purifier
 
@@ -110,15 +109,8 @@ def git_revision() -> str:
 def save_weights(weights: WeightsFile, path: str | Path) -> Path:
     """Write atomically (temporary file, then rename) with a ``.sha256`` sidecar."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(handle)
-    try:
+    with atomic_path(path) as temporary:
         torch.save(weights.to_payload(), temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
     Path(f"{path}.sha256").write_text(f"{sha256_of(path)}  {path.name}\n")
     return path
 
