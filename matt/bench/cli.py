@@ -2,6 +2,8 @@
 
 Every command takes the same options; they differ in their default batch sizes and image
 sizes and in the rows they time (``roofline``: the largest pool against a large SGEMM).
+``matt-bench tiling`` has its own few options: it sweeps the halo and patch size of one
+weights file (:mod:`matt.bench.tiling`).
 """
 
 from __future__ import annotations
@@ -15,18 +17,21 @@ from typing import Any
 import click
 
 from matt.bench.spec import BACKENDS, DEFAULT_KS, FAMILIES, PRECISIONS, BenchSpec, table_grid
+from matt.bench.tiling import DEFAULT_HALOS
 from matt.cli_common import run_cli
 
 DEFAULT_OUT = Path("benchmarks/results")
 
 
 class CommaList(click.ParamType):
-    """``1,2,4`` → (1, 2, 4); with ``choices``, names from that set instead of integers."""
+    """``1,2,4`` → (1, 2, 4), each at least ``minimum``; with ``choices``, names from that set
+    instead of integers."""
 
     name = "list"
 
-    def __init__(self, choices: tuple[str, ...] | None = None) -> None:
+    def __init__(self, choices: tuple[str, ...] | None = None, minimum: int = 1) -> None:
         self.choices = choices
+        self.minimum = minimum
 
     def convert(self, value: Any, param: click.Parameter | None,
                 ctx: click.Context | None) -> tuple[Any, ...]:
@@ -44,8 +49,8 @@ class CommaList(click.ParamType):
             numbers = tuple(int(item) for item in items)
         except ValueError:
             self.fail(f"{value!r} is not a comma-separated list of integers", param, ctx)
-        if any(number < 1 for number in numbers):
-            self.fail(f"every value must be >= 1, got {value!r}", param, ctx)
+        if any(number < self.minimum for number in numbers):
+            self.fail(f"every value must be >= {self.minimum}, got {value!r}", param, ctx)
         return numbers
 
 
@@ -151,6 +156,45 @@ for _command, _help in (
     ("all", "Latency, throughput and roofline in one run: every table of the README."),
 ):
     bench.add_command(_subcommand(_command, _help))
+
+
+@bench.command("tiling", help="What the halo and patch size cost and change: per (patch, "
+                              "halo), pixels processed, purifier time relative to the exact "
+                              "halo, |diff| from exact purification, clean accuracy.")
+@click.option("--weights", default=None,
+              help="weights.pt path or shipped name (default: the shipped cifar10)")
+@click.option("--halos", type=CommaList(minimum=0), default=",".join(map(str, DEFAULT_HALOS)),
+              show_default=True, help="halos in pixels; the exact halo (the pool's receptive "
+                                      "radius) and the weights' default are always added")
+@click.option("--patches", type=CommaList(), default=None,
+              help="patch sizes in pixels (default: the weights' patch and twice it)")
+@click.option("--images", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="clean test images (fewer where the data set has fewer)")
+@click.option("--data-dir", default=None, help="the data set's folder (default: its usual "
+                                               "place; CIFAR-10: the 20 foolbox images)")
+@click.option("--threads", type=click.IntRange(min=1), default=os.cpu_count() or 1,
+              show_default=True, help="torch CPU threads")
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=DEFAULT_OUT,
+              show_default=True, help="folder for the JSON, Markdown and PNG files")
+@click.option("--name", default=None, help="file name stem (default: tiling-<dataset>)")
+@click.option("--quiet", is_flag=True, help="no progress bars")
+def tiling(weights: str | None, halos: tuple[int, ...], patches: tuple[int, ...] | None,
+           images: int, data_dir: str | None, threads: int, out: Path, name: str | None,
+           quiet: bool) -> None:
+    """matt-bench tiling."""
+    from matt.bench.tiling import TilingSpec, run_tiling
+    from matt.bench.tiling_report import write_tiling
+
+    spec = TilingSpec(halos=halos, patches=patches, images=images, data_dir=data_dir,
+                      threads=threads)
+    result = run_tiling(spec, weights, progress=not quiet, argv=sys.argv)
+    for patch, entry in result["smallest_halo"]["per_patch"].items():
+        click.echo(f"patch {patch}: smallest halo with mean |diff| < "
+                   f"{result['smallest_halo']['mean_abs_diff_below']:g} is {entry['halo']}, "
+                   f"{1 / entry['relative_cost']:.1f}x cheaper than exact, clean accuracy "
+                   f"{entry['accuracy']:.4f}")
+    for path in write_tiling(result, out, name or f"tiling-{result['subject']['dataset']}"):
+        click.echo(f"wrote {path}")
 
 
 def main() -> None:

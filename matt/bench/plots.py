@@ -40,7 +40,8 @@ def _series(table: dict[str, Any]) -> dict[str, list[tuple[int, float, float]]]:
     return {name: sorted(points) for name, points in grouped.items()}
 
 
-def _footer(result: dict[str, Any]) -> str:
+def run_footer(result: dict[str, Any]) -> str:
+    """One grey line under a plot: machine, threads, revision, time, how busy it was."""
     machine, run = result["machine"], result["run"]
     load = run["load"]
     state = "quiet machine" if load["quiet"] else "BUSY machine: noisy figures"
@@ -49,7 +50,8 @@ def _footer(result: dict[str, Any]) -> str:
             f"(load {load['load_average_start'][:1]})")
 
 
-def _save(figure: Any, path: Path) -> Path:
+def save_figure(figure: Any, path: Path) -> Path:
+    """Write ``figure`` as a PNG atomically and close it."""
     try:
         with atomic_path(path, suffix=".png") as temporary:
             figure.savefig(temporary, dpi=120, format="png")
@@ -91,9 +93,9 @@ def plot_latency_vs_k(result: dict[str, Any], path: Path) -> Path | None:
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=7)
     figure.suptitle("Purification cost against the pool size K (purifier only)")
-    figure.text(0.01, 0.01, _footer(result), fontsize=7, color="dimgrey")
+    figure.text(0.01, 0.01, run_footer(result), fontsize=7, color="dimgrey")
     figure.tight_layout(rect=(0, 0.03, 1, 0.96))
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_roofline(result: dict[str, Any], path: Path) -> Path | None:
@@ -119,6 +121,6 @@ def plot_roofline(result: dict[str, Any], path: Path) -> Path | None:
         axis.set_title(f"batch {table['batch']}, {table['size']}×{table['size']}")
         axis.tick_params(axis="y", labelsize=7)
         axis.legend(fontsize=7)
-    figure.text(0.01, 0.005, _footer(result), fontsize=7, color="dimgrey")
+    figure.text(0.01, 0.005, run_footer(result), fontsize=7, color="dimgrey")
     figure.tight_layout(rect=(0, 0.03, 1, 1))
-    return _save(figure, path)
+    return save_figure(figure, path)
