@@ -21,7 +21,7 @@ from matt.evaluation import figures
 from matt.evaluation.dataset import EvalSet, clean_test_set, evaluation_set
 from matt.evaluation.defenses import DEFENSES, DefenseSetting, build_defense
 from matt.evaluation.profiles import EvalProfile, patch_sizes, pool_sizes
-from matt.evaluation.records import CellSummary, online_curve
+from matt.evaluation.records import CellSummary, no_attack_summary, online_curve
 from matt.evaluation.report import RULES, machine_description, write_results
 from matt.evaluation.runner import EvalPlan, Evaluator, TimeUp
 from matt.evaluation.subject import EvalSubject, resolve_subject
@@ -92,6 +92,8 @@ def evaluate(request: EvalRequest) -> dict[str, Any]:
     complete = True
     try:
         clean = {s.label: evaluator.clean_accuracy(s) for s in settings}
+        repeats = {s.label: evaluator.repeated_clean(s, profile.repeat_queries)
+                   for s in settings}
         evaluator.run(cells)
         if request.figures and profile.k_images and "matt" in profile.defenses:
             extras["figure6"] = _pool_study(evaluator, subject, factories, profile)
@@ -100,6 +102,10 @@ def evaluate(request: EvalRequest) -> dict[str, Any]:
     except TimeUp:
         complete = False
         clean = {s.label: evaluator.clean_accuracy(s, compute=False) for s in settings}
+        repeats = {s.label: evaluator.repeated_clean(s, profile.repeat_queries, compute=False)
+                   for s in settings}
+    extras["no_attack"] = {label: no_attack_summary(values, profile.budgets)
+                           for label, values in repeats.items() if values is not None}
     results = _results(request, subject, eval_set, plan, settings, clean, evaluator, cells,
                        extras, complete, time.monotonic() - started)
     figure_files = _draw(request, results, evaluator, cells) if request.figures else {}

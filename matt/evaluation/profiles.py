@@ -29,6 +29,8 @@ class EvalProfile:
         k_images: images for Figure 6 (robust accuracy against the pool size K); 0 skips it.
         k_attack: the attack of Figures 5 and 6.
         patch_images: test images for Figure 11 (clean accuracy against patches); 0 skips it.
+        repeat_queries: times each clean image is sent to a random defense for the no-attack
+            row (what the online rule counts from repetition alone).
     """
 
     name: str
@@ -42,6 +44,7 @@ class EvalProfile:
     k_images: int = 0
     k_attack: str = "square"
     patch_images: int = 0
+    repeat_queries: int = 200
 
     def __post_init__(self) -> None:
         if self.n_images < 1:
@@ -53,6 +56,8 @@ class EvalProfile:
                              f"{', '.join(ATTACKS)}; defenses: {', '.join(DEFENSES)}")
         if self.k_images < 0 or self.patch_images < 0:
             raise SpecError(f"profile {self.name}: k_images and patch_images must be >= 0")
+        if self.repeat_queries < 1:
+            raise SpecError(f"profile {self.name}: repeat_queries must be >= 1")
         if not self.attacks or not self.defenses:
             raise InputError("choose at least one attack and one defense")
 
@@ -66,7 +71,8 @@ PROFILES = {
     # its halo), and random defenses are attacked to the full budget: the quick profile keeps
     # every attack and defense but few images and queries, to finish within about 15 minutes.
     "quick": EvalProfile("quick", n_images=4, budgets=(50, 100), fresh_queries=5,
-                         clean_repeats=3, chunk=4, k_images=4, patch_images=100),
+                         clean_repeats=3, chunk=4, k_images=4, patch_images=100,
+                         repeat_queries=50),
     "paper": EvalProfile("paper", n_images=1000, budgets=(200, 1000, 2500), fresh_queries=5,
                          clean_repeats=5, chunk=20, k_images=200, patch_images=10000),
 }

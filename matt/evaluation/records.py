@@ -113,3 +113,19 @@ def online_curve(records: Sequence[ImageRecord], max_queries: int) -> np.ndarray
         if record.first_wrong_query is not None and record.first_wrong_query <= max_queries:
             broken_at[record.first_wrong_query] += 1
     return 1.0 - np.cumsum(broken_at)[: max_queries + 1] / len(records)
+
+
+def no_attack_summary(repeats: dict[str, Any], budgets: tuple[int, ...]) -> dict[str, Any]:
+    """The online rule applied to the clean image sent again and again, per budget.
+
+    Per image, the chance that b independent queries are all answered right, (1 - p)^b, from
+    its measured wrong-answer rate p; averaged over the images. Budgets above the number of
+    repeats sent are listed under ``extrapolated``: there an image never seen wrong counts as
+    never wrong, so the value is an upper bound.
+    """
+    sent = int(repeats["queries"])
+    rates = np.asarray(repeats["wrong"], dtype=float) / sent
+    online = {str(b): float(np.mean((1 - rates) ** b)) for b in budgets}
+    return {"queries": sent, "per_query_error": round(float(rates.mean()), 5),
+            "images_ever_wrong": int((rates > 0).sum()), "n_images": int(rates.size),
+            "online": online, "extrapolated": [b for b in budgets if b > sent and sent > 1]}

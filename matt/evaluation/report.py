@@ -62,6 +62,29 @@ def table_rows(results: Mapping[str, Any], rule: str) -> list[list[str]]:
     return rows
 
 
+def _no_attack_section(no_attack: Mapping[str, Any], low: int, high: int) -> str:
+    """The online rule with no attack: each clean evaluation image sent again and again."""
+    rows = []
+    for defense, summary in no_attack.items():
+        cells = []
+        for budget in (low, high):
+            mark = " (≤, extrapolated)" if budget in summary["extrapolated"] else ""
+            cells.append(_percent(summary["online"][str(budget)]) + mark)
+        rows.append([DEFENSE_TITLES.get(defense, defense),
+                     f"{100 * summary['per_query_error']:.2f}",
+                     f"{summary['images_ever_wrong']} / {summary['n_images']}", *cells])
+    sent = max(summary["queries"] for summary in no_attack.values())
+    header = ["Defense", "wrong answers per query (%)", f"images ever wrong in {sent}",
+              f"online, {low} queries", f"online, {high} queries"]
+    return ("### No attack: the online rule on the clean images sent again and again\n\n"
+            f"Each evaluation image sent unchanged {sent} times (once to a deterministic "
+            "defense). From each image's wrong-answer rate p, the chance that b queries are all "
+            "answered right, (1 − p)^b, averaged over the images: what the online rule would "
+            "report for a random defense with no attack at all. Beyond the queries sent it is "
+            "an upper bound (an image never seen wrong counts as never wrong).\n\n"
+            + _markdown_table(header, rows))
+
+
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -96,6 +119,8 @@ def render_markdown(results: Mapping[str, Any], figures: Mapping[str, str]) -> s
         parts += ["", f"## Robust accuracy (%), {rule} rule, {low} / {high} queries", "",
                   f"*{rule}*: {RULES[rule]}.", "",
                   _markdown_table(header, table_rows(results, rule))]
+        if rule == "online" and results.get("no_attack"):
+            parts += ["", _no_attack_section(results["no_attack"], low, high)]
     parts += ["", "Clean acc.: accuracy of the defended system on the evaluation images "
               "(all classified right by the undefended classifier), averaged over "
               f"{results['profile']['clean_repeats']} passes for random defenses."]

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -23,6 +24,8 @@ from matt.evaluation.dataset import EvalSet
 from matt.evaluation.defenses import DefenseSetting
 from matt.evaluation.records import ImageRecord, judge_offline
 from matt.evaluation.targets import TargetFactory
+
+REPEAT_BATCH = 100  # images per call when one image is sent repeatedly
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,38 @@ class Evaluator:
         checkpoint.values["accuracy"] = float(np.mean(correct))
         checkpoint.save()
         return checkpoint.values["accuracy"]
+
+    def repeated_clean(self, setting: DefenseSetting, queries: int, compute: bool = True
+                       ) -> dict[str, Any] | None:
+        """Every evaluation image sent unchanged ``queries`` times (once if deterministic).
+
+        What the online rule counts with no attack at all: a random defense that answers an
+        image wrong now and then is "broken" by mere repetition. Per image: the number of wrong
+        answers, checkpointed;
+        ``compute=False`` only reads the checkpoint (``None`` when it is not there).
+        """
+        fingerprint = {"kind": "repeat", "defense": setting.label, "queries": queries,
+                       "set": self.eval_set.fingerprint, "seed": self.plan.seed,
+                       "models": self._models_of(setting)}
+        checkpoint = CellCheckpoint(
+            self.checkpoint_dir / f"repeat__{slug(setting.label)}.json", fingerprint)
+        if "wrong" in checkpoint.values:
+            return checkpoint.values
+        if not compute:
+            return None
+        self._check_time()
+        target = self.factories[setting.label](derive_seed(self.plan.seed, "repeat",
+                                                           setting.label))
+        sent = queries if target.randomized else 1
+        wrong = []
+        for image, label in zip(self.eval_set.images, self.eval_set.labels, strict=True):
+            answers = np.concatenate([
+                target.predict(np.repeat(image[None], min(REPEAT_BATCH, sent - start), axis=0))
+                .argmax(axis=1) for start in range(0, sent, REPEAT_BATCH)])
+            wrong.append(int((answers != label).sum()))
+        checkpoint.values.update(queries=sent, wrong=wrong)
+        checkpoint.save()
+        return checkpoint.values
 
     def run(self, cells: Sequence[tuple[str, DefenseSetting]], n_images: int | None = None
             ) -> dict[tuple[str, str], list[ImageRecord]]:

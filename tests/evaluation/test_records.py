@@ -93,3 +93,24 @@ def test_offline_rule_asks_a_deterministic_target_once():
     target = Scripted(False, wrong_rows=1)
     assert judge_offline(target, _trace(), 0, 5) == {10: True, 20: True, 30: True}
     assert target.calls == [1]
+
+
+def test_no_attack_summary_is_the_mean_chance_of_b_right_answers():
+    from matt.evaluation.records import no_attack_summary
+
+    summary = no_attack_summary({"queries": 100, "wrong": [0, 1, 50]}, (50, 100, 1000))
+    for budget in (50, 100, 1000):
+        expected = (1 + 0.99**budget + 0.5**budget) / 3
+        assert summary["online"][str(budget)] == pytest.approx(expected)
+    assert summary["extrapolated"] == [1000]
+    assert summary["per_query_error"] == pytest.approx(51 / 300, abs=1e-5)
+    assert summary["images_ever_wrong"] == 2
+    values = [summary["online"][b] for b in ("50", "100", "1000")]
+    assert values == sorted(values, reverse=True)
+
+
+def test_no_attack_summary_of_a_deterministic_defense_does_not_depend_on_the_budget():
+    from matt.evaluation.records import no_attack_summary
+
+    summary = no_attack_summary({"queries": 1, "wrong": [0, 1, 0, 0]}, (200, 2500))
+    assert summary["online"] == {"200": 0.75, "2500": 0.75} and summary["extrapolated"] == []

@@ -53,6 +53,21 @@ def test_results_json_holds_every_cell_with_its_provenance(finished):
     assert [p["patches"] for p in saved["figure11"]["points"]] == [1, 4, 16, 49]
 
 
+def test_no_attack_row_sends_each_clean_image_again_and_again(finished):
+    request, _ = finished
+    saved = json.loads((request.output / "results.json").read_text())
+    none, noise = saved["no_attack"]["none"], saved["no_attack"]["noise"]
+    # the undefended classifier is deterministic and right on every evaluation image
+    assert none["queries"] == 1 and none["online"] == {"20": 1.0, "60": 1.0}
+    sent = request.profile.repeat_queries
+    assert noise["queries"] == sent and noise["n_images"] == 3
+    assert noise["extrapolated"] == [b for b in BUDGETS if b > sent]
+    assert 0 <= noise["per_query_error"] <= 1
+    assert noise["online"]["20"] >= noise["online"]["60"]
+    assert "No attack: the online rule on the clean images" in (
+        request.output / "README.md").read_text()
+
+
 def test_markdown_table_has_the_table_2_layout(finished):
     request, _ = finished
     text = (request.output / "README.md").read_text()
