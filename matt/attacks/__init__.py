@@ -3,6 +3,7 @@
 from matt.attacks.art_attacks import SimbaAttack, SquareAttack
 from matt.attacks.base import Attack
 from matt.attacks.counter import (
+    AttackDiverged,
     QueryBudgetExhausted,
     QueryCounter,
     QueryTrace,
@@ -20,6 +21,7 @@ __all__ = [
     "ATTACKS",
     "DATASET_EPSILONS",
     "Attack",
+    "AttackDiverged",
     "BoundaryAttack",
     "HopSkipJumpAttack",
     "NesAttack",

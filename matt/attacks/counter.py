@@ -36,6 +36,12 @@ class TargetFooled(StopAttack):
     """A deterministic target answered wrong inside the ball: the image is broken for good."""
 
 
+class AttackDiverged(StopAttack):
+    """The attack library asked for an image with NaN or infinite pixels (Foolbox's Boundary
+    can, when a random answer collapses its step): a service would refuse it, so it is not
+    sent, not counted, and the attack ends with what it had."""
+
+
 @dataclass
 class QueryTrace:
     """What one attack on one image left behind.
@@ -90,8 +96,11 @@ class QueryCounter:
         Raises:
             QueryBudgetExhausted: the budget ran out (rows past it were not sent).
             TargetFooled: a deterministic target was fooled inside the ball.
+            AttackDiverged: a row was not finite (nothing of the batch is sent).
         """
         images = np.asarray(images, dtype=np.float32).reshape(-1, *self.image.shape)
+        if not np.isfinite(images).all():
+            raise AttackDiverged
         if self.queries_left <= 0:
             raise QueryBudgetExhausted
         allowed = min(len(images), self.queries_left)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from matt.attacks import (
+    AttackDiverged,
     QueryBudgetExhausted,
     QueryCounter,
     TargetFooled,
@@ -48,6 +49,36 @@ def test_counts_every_row_and_stops_at_the_budget():
     with pytest.raises(QueryBudgetExhausted):
         counter(IMAGE[None])
     assert target.rows == 10
+
+
+def test_a_non_finite_query_is_not_sent_and_ends_the_attack():
+    target = FixedAnswer(answer=0, randomized=True)
+    counter = QueryCounter(target, IMAGE, 0, THREAT, budgets=(10,))
+    counter(IMAGE[None])
+    broken = np.repeat(IMAGE[None], 2, axis=0)
+    broken[1, 0, 0, 0] = np.nan
+    with pytest.raises(AttackDiverged):
+        counter(broken)
+    assert target.rows == 1 == counter.trace.queries_used
+
+
+def test_an_attack_that_diverges_ends_with_its_trace():
+    from matt.attacks import Attack
+
+    class Diverging(Attack):
+        name = "diverging"
+        norm = "linf"
+        uses_scores = True
+        library = "matt"
+
+        def run(self, model, image, label, *, threat, rng):
+            model(image[None])
+            model(np.full_like(image, np.inf)[None])
+            raise AssertionError("never reached: the counter ends the attack")
+
+    trace = Diverging()(FixedAnswer(answer=0, randomized=True), IMAGE, 0, threat=THREAT,
+                        budgets=(10,), seed=0)
+    assert trace.queries_used == 2 and trace.first_wrong_query is None  # the clean image, one step
 
 
 def test_first_wrong_query_counts_only_inside_the_ball():
