@@ -235,14 +235,15 @@ def compute_diagnostics(tables: dict[str, dict[str, Any]],
                 "tiling_cost", f"MATT with DISCO's encoder (K={min(ks)}, tiled with halos) / the "
                 "same purifier on the whole image, torch", table,
                 label("matt-disco-encoder", "torch", "fp32", min(ks)), whole))
-        if 2 in ks and max(ks) > 2:
-            for backend, precision in MATT_SERIES:
-                high, two = (label("matt", backend, precision, k) for k in (max(ks), 2))
-                if high in table["rows"]:
-                    found.append(_diagnostic(
-                        "flat_from_k2", f"MATT {backend} {precision}: latency(K={max(ks)}) / "
-                        "latency(K=2) (K=1 is a single member, so its architecture alone)",
-                        table, high, two))
+        for backend, precision in MATT_SERIES:
+            same_mix = _first_k_with_the_same_mix(table, backend, precision, ks)
+            if same_mix is not None:
+                found.append(_diagnostic(
+                    "flat_same_mix", f"MATT {backend} {precision}: latency(K={max(ks)}) / "
+                    f"latency(K={same_mix}), pools with the same mean MACs per pixel (the "
+                    "pool size alone; K=1 is one member, so its architecture alone)",
+                    table, label("matt", backend, precision, max(ks)),
+                    label("matt", backend, precision, same_mix)))
         for name, row in sorted(table["rows"].items()):
             if row.get("family") == "matt" and row.get("k") == min(ks):
                 image_pixels = table["batch"] * table["size"] ** 2
@@ -253,6 +254,21 @@ def compute_diagnostics(tables: dict[str, dict[str, Any]],
                     "value": _significant(row["pixels_processed"] / image_pixels)})
                 break
     return found
+
+
+def _first_k_with_the_same_mix(table: dict[str, Any], backend: str, precision: str,
+                               ks: tuple[int, ...]) -> int | None:
+    """The smallest K below the largest whose first K members average the same MACs per pixel
+    as the largest pool's (within 1 %), so that the two differ in pool size only."""
+    rows = table["rows"]
+    top = rows.get(label("matt", backend, precision, max(ks)), {}).get("macs_per_pixel")
+    if not top:
+        return None
+    for k in sorted(ks)[:-1]:
+        macs = rows.get(label("matt", backend, precision, k), {}).get("macs_per_pixel")
+        if macs and abs(macs / top - 1) <= 0.01:
+            return k
+    return None
 
 
 def verdict_counts(figures: list[dict[str, Any]]) -> dict[str, int]:

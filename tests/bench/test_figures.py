@@ -6,6 +6,7 @@ import pytest
 
 from matt.bench.figures import (
     FLAT_IN_K,
+    compute_diagnostics,
     compute_figures,
     verdict_counts,
 )
@@ -98,3 +99,17 @@ def test_a_mixed_pool_says_how_much_of_the_ratio_is_architecture():
     assert figure["mean_macs_ratio"] == pytest.approx(1.5)
     assert figure["per_mac_latency_ratio"] == pytest.approx(1.0)
     assert "MACs per pixel" in figure["note"]
+
+
+def test_pool_size_alone_compares_pools_of_the_same_architecture_mix():
+    def matt(k, ms, macs):
+        return label("matt", "torch", "fp32", k), _row(ms, macs_per_pixel=macs, k=k)
+
+    rows = dict([matt(1, 10.0, 60_000), matt(2, 10.0, 60_000), matt(4, 14.0, 78_000),
+                 matt(8, 14.5, 78_100), matt(12, 15.0, 78_000)])
+    found = _by_id(compute_diagnostics({"t": _table(1, rows)}, (1, 2, 4, 8, 12)),
+                   "flat_same_mix")
+    assert len(found) == 1 and "K=4" in found[0]["title"]
+    assert found[0]["value"] == pytest.approx(15 / 14, rel=1e-3)
+    rows = dict([matt(1, 10.0, 60_000), matt(12, 15.0, 78_000)])  # no pool of the same mix
+    assert not _by_id(compute_diagnostics({"t": _table(1, rows)}, (1, 12)), "flat_same_mix")
