@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from matt.attacks import Attack, ThreatModel
+from matt.attacks import Attack, Target, ThreatModel
 from matt.errors import SpecError
 from matt.evaluation.checkpoint import CellCheckpoint, slug
 from matt.evaluation.dataset import EvalSet
@@ -116,23 +116,16 @@ class Evaluator:
         """Fraction of clean answers that are right (``clean_repeats`` passes if random);
         ``compute=False`` only reads the checkpoint (``None`` when it is not there)."""
         images = images or self.eval_set
-        fingerprint = {"kind": name, "defense": setting.label, "set": images.fingerprint,
-                       "repeats": self.plan.clean_repeats, "seed": self.plan.seed,
-                       "models": self._models_of(setting)}
-        checkpoint = CellCheckpoint(
-            self.checkpoint_dir / f"{name}__{slug(setting.label)}.json", fingerprint)
-        if "accuracy" in checkpoint.values:
-            return float(checkpoint.values["accuracy"])
-        if not compute:
-            return None
-        self._check_time()
-        target = self.factories[setting.label](derive_seed(self.plan.seed, name, setting.label))
-        passes = self.plan.clean_repeats if target.randomized else 1
-        correct = [(target.predict(images.images).argmax(axis=1) == images.labels).mean()
-                   for _ in range(passes)]
-        checkpoint.values["accuracy"] = float(np.mean(correct))
-        checkpoint.save()
-        return checkpoint.values["accuracy"]
+
+        def measure(target: Target) -> dict[str, Any]:
+            passes = self.plan.clean_repeats if target.randomized else 1
+            correct = [(target.predict(images.images).argmax(axis=1) == images.labels).mean()
+                       for _ in range(passes)]
+            return {"accuracy": float(np.mean(correct))}
+
+        values = self._measured(name, setting, images, {"repeats": self.plan.clean_repeats},
+                                measure, compute)
+        return None if values is None else float(values["accuracy"])
 
     def repeated_clean(self, setting: DefenseSetting, queries: int, compute: bool = True
                        ) -> dict[str, Any] | None:
@@ -140,29 +133,39 @@ class Evaluator:
 
         What the online rule counts with no attack at all: a random defense that answers an
         image wrong now and then is "broken" by mere repetition. Per image: the number of wrong
-        answers, checkpointed;
-        ``compute=False`` only reads the checkpoint (``None`` when it is not there).
+        answers. ``compute=False`` only reads the checkpoint (``None`` when it is not there).
         """
-        fingerprint = {"kind": "repeat", "defense": setting.label, "queries": queries,
-                       "set": self.eval_set.fingerprint, "seed": self.plan.seed,
-                       "models": self._models_of(setting)}
+        images = self.eval_set
+
+        def measure(target: Target) -> dict[str, Any]:
+            sent = queries if target.randomized else 1
+            wrong = []
+            for image, label in zip(images.images, images.labels, strict=True):
+                answers = np.concatenate([
+                    target.predict(np.repeat(image[None], min(REPEAT_BATCH, sent - start),
+                                             axis=0)).argmax(axis=1)
+                    for start in range(0, sent, REPEAT_BATCH)])
+                wrong.append(int((answers != label).sum()))
+            return {"queries": sent, "wrong": wrong}
+
+        return self._measured("repeat", setting, images, {"queries": queries}, measure, compute)
+
+    def _measured(self, name: str, setting: DefenseSetting, images: EvalSet,
+                  settings: dict[str, Any], measure: Callable[[Target], dict[str, Any]],
+                  compute: bool) -> dict[str, Any] | None:
+        """A measurement of one defense on ``images`` without an attack, checkpointed under
+        ``name``: read back when done, else (if ``compute``) ``measure`` on a fresh target."""
+        fingerprint = {"kind": name, "defense": setting.label, "set": images.fingerprint,
+                       **settings, "seed": self.plan.seed, "models": self._models_of(setting)}
         checkpoint = CellCheckpoint(
-            self.checkpoint_dir / f"repeat__{slug(setting.label)}.json", fingerprint)
-        if "wrong" in checkpoint.values:
+            self.checkpoint_dir / f"{name}__{slug(setting.label)}.json", fingerprint)
+        if checkpoint.values:
             return checkpoint.values
         if not compute:
             return None
         self._check_time()
-        target = self.factories[setting.label](derive_seed(self.plan.seed, "repeat",
-                                                           setting.label))
-        sent = queries if target.randomized else 1
-        wrong = []
-        for image, label in zip(self.eval_set.images, self.eval_set.labels, strict=True):
-            answers = np.concatenate([
-                target.predict(np.repeat(image[None], min(REPEAT_BATCH, sent - start), axis=0))
-                .argmax(axis=1) for start in range(0, sent, REPEAT_BATCH)])
-            wrong.append(int((answers != label).sum()))
-        checkpoint.values.update(queries=sent, wrong=wrong)
+        target = self.factories[setting.label](derive_seed(self.plan.seed, name, setting.label))
+        checkpoint.values.update(measure(target))
         checkpoint.save()
         return checkpoint.values
 
