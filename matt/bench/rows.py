@@ -128,8 +128,7 @@ class RowBuilder:
 
     def _tiling_info(self, key: TableKey, macs: list[int]) -> dict[str, Any]:
         plan = self._plan(key)
-        window_h, window_w = plan.window_shape
-        pixels = key.batch * plan.patches_per_image * window_h * window_w
+        pixels = key.batch * plan.pixels_processed
         mean_macs = float(np.mean(macs))
         return {"patch": plan.patch_h, "halo": plan.halo, "pixels_processed": pixels,
                 "macs_per_pixel": mean_macs, "flops_per_call": 2.0 * mean_macs * pixels}

@@ -96,15 +96,9 @@ def _check_ints(name: str, values: tuple[int, ...], minimum: int) -> None:
                             f"{minimum}, got {value!r}")
 
 
-def exact_halo(weights: WeightsFile) -> int:
-    """The pool's largest receptive radius: the smallest halo that changes nothing."""
-    return max(member.spec.receptive_radius for member in weights.pool)
-
-
 def pixel_ratio(plan: PatchPlan) -> float:
     """Pixels the purifiers process per image pixel: every window's area over the image's."""
-    window_h, window_w = plan.window_shape
-    return plan.patches_per_image * window_h * window_w / (plan.height * plan.width)
+    return plan.pixels_processed / (plan.height * plan.width)
 
 
 def resolve_patches(spec: TilingSpec, weights: WeightsFile) -> tuple[int, ...]:
@@ -123,7 +117,7 @@ def resolve_patches(spec: TilingSpec, weights: WeightsFile) -> tuple[int, ...]:
 
 def halos_for(spec: TilingSpec, weights: WeightsFile) -> tuple[int, ...]:
     """The asked halos plus the exact one and the weights' default, ascending."""
-    return tuple(sorted({*spec.halos, exact_halo(weights), weights.tiling.halo}))
+    return tuple(sorted({*spec.halos, weights.receptive_radius, weights.tiling.halo}))
 
 
 @dataclass
@@ -159,7 +153,7 @@ def measure_patch(weights: WeightsFile, images: np.ndarray, labels: np.ndarray, 
     """
     from matt.runtime import Pipeline
 
-    exact = exact_halo(weights)
+    exact = weights.receptive_radius
     pipelines = {}
     try:
         for halo in halos:
@@ -277,7 +271,7 @@ def run_tiling(spec: TilingSpec, weights_name: str | None, progress: bool = True
         "subject": {"weights": str(path), "sha256": sha256_of(path),
                     "dataset": weights.dataset, "input_shape": list(weights.input_shape),
                     "pool_size": len(weights.pool),
-                    "receptive_radius": exact_halo(weights),
+                    "receptive_radius": weights.receptive_radius,
                     "default_tiling": {"patch": weights.tiling.patch,
                                        "halo": weights.tiling.halo}},
         "images": {"count": len(data), "source": source},

@@ -94,6 +94,12 @@ class PatchPlan:
         """Height and width of every window: the patch plus the halo on both sides."""
         return self.patch_h + 2 * self.halo, self.patch_w + 2 * self.halo
 
+    @property
+    def pixels_processed(self) -> int:
+        """Pixels the purifiers process per image: every window, halo included."""
+        window_h, window_w = self.window_shape
+        return self.patches_per_image * window_h * window_w
+
     def owned_regions(self) -> list[tuple[slice, slice, slice, slice]]:
         """For each patch (row-major): image rows, image cols, and the same region in the patch."""
         regions = []

@@ -99,7 +99,7 @@ def disco_member(subject: EvalSubject) -> int:
 
 def _disco_pad(subject: EvalSubject) -> int:
     weights = subject.weights
-    return max(member.spec.receptive_radius for member in weights.pool) if weights else 0
+    return weights.receptive_radius if weights else 0
 
 
 def _disco(subject: EvalSubject, setting: DefenseSetting) -> TargetFactory:

@@ -79,6 +79,11 @@ class WeightsFile:
     def build_pool(self) -> list[nn.Module]:
         return [member.build() for member in self.pool]
 
+    @property
+    def receptive_radius(self) -> int:
+        """The pool's largest receptive radius: the smallest halo that changes nothing."""
+        return max(member.spec.receptive_radius for member in self.pool)
+
     def to_payload(self) -> dict[str, Any]:
         return {
             "format": FORMAT, "version": VERSION, "dataset": self.dataset,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from matt.bench.cli import main
-from matt.bench.tiling import TilingSpec, exact_halo, measure_tiling
+from matt.bench.tiling import TilingSpec, measure_tiling
 from matt.errors import InputError, SpecError
 from tests.conftest import make_weights
 
@@ -25,7 +25,7 @@ ROW_KEYS = {"patch", "halo", "exact", "default", "windows_per_image", "window", 
 def sweep():
     """Halos 0 … radius + 2 at patches 8 and 6 (6 does not divide 16) on 16×16 images."""
     weights = make_weights(size=16, pool_size=2)
-    radius = exact_halo(weights)
+    radius = weights.receptive_radius
     rng = np.random.default_rng(0)
     images = rng.random((6, 3, 16, 16), dtype=np.float32)
     labels = rng.integers(0, 10, 6)
@@ -85,8 +85,8 @@ def test_cost_and_accuracy_are_measured(sweep):
         assert 0 <= row["accuracy"] <= 1 and row["images"] == 6
     assert sum(row["default"] for row in rows) == 1
     default = next(row for row in rows if row["default"])
-    assert (default["patch"], default["halo"]) == (8, exact_halo(make_weights(size=16,
-                                                                              pool_size=2)))
+    assert (default["patch"], default["halo"]) == (
+        8, make_weights(size=16, pool_size=2).receptive_radius)
 
 
 def test_images_of_another_shape_are_refused():

@@ -19,6 +19,7 @@ def test_identity_round_trip_numpy_and_torch(height, width, patch, halo, batch, 
     images = np.random.default_rng(0).random((batch, channels, height, width), dtype=np.float32)
     windows = extract_windows(images, plan)
     assert windows.shape == (batch * plan.patches_per_image, channels, *plan.window_shape)
+    assert windows[:, 0].size == batch * plan.pixels_processed
     np.testing.assert_array_equal(stitch_windows(windows, plan, batch), images)
     tensor_windows = extract_windows(torch.from_numpy(images), plan)
     np.testing.assert_array_equal(tensor_windows.numpy(), windows)
