@@ -40,13 +40,18 @@ def attack_progress(curves: Mapping[str, np.ndarray], offline: Mapping[str, Mapp
         if points:
             axes.plot(list(points), [100 * v for v in points.values()], "o",
                       color=line.get_color(), markersize=4)
-    axes.set_xlabel("queries")
+    _robust_axes(axes, "queries", f"{attack}: attack progress (lines online, dots offline)")
+    _save(figure, path)
+
+
+def _robust_axes(axes: Any, xlabel: str, title: str) -> None:
+    """Robust accuracy in % on the y axis, a grid, the legend outside on the right."""
+    axes.set_xlabel(xlabel)
     axes.set_ylabel("robust accuracy (%)")
     axes.set_ylim(-2, 102)
-    axes.set_title(f"{attack}: attack progress (lines online, dots offline)")
+    axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    _save(figure, path)
 
 
 def robust_vs_pool(points: Sequence[Mapping[str, object]], budgets: Sequence[int],
@@ -61,12 +66,7 @@ def robust_vs_pool(points: Sequence[Mapping[str, object]], budgets: Sequence[int
             axes.plot(pools, values, style, label=f"{budget} queries, {rule}", markersize=4)
     axes.set_xscale("log", base=2)
     axes.set_xticks(pools, [str(k) for k in pools])
-    axes.set_xlabel("number of purifiers K")
-    axes.set_ylabel("robust accuracy (%)")
-    axes.set_ylim(-2, 102)
-    axes.set_title(f"MATT under {attack}: robust accuracy against K")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    _robust_axes(axes, "number of purifiers K", f"MATT under {attack}: robust accuracy against K")
     _save(figure, path)
 
 
