@@ -1,9 +1,10 @@
 """ONNX → TensorRT engine (``.plan``), against TensorRT 10's API. TensorRT is imported lazily.
 
-One engine per model: an explicit-batch network parsed from the ONNX file, one optimization
-profile (:mod:`matt.export.engine_shapes`), ``BuilderFlag.FP16`` for FP16 and FP16 + ``INT8``
-for INT8, whose input is a Q/DQ graph (explicit quantization; no calibrator), a timing cache
-shared by every build, and ``build_serialized_network``. An engine only runs on the GPU model
+One engine per model, built by the runtime's one TensorRT builder
+(:func:`matt.runtime.engines.trt_engine.build_serialized`): an explicit-batch network parsed
+from the ONNX file, one optimization profile (:mod:`matt.export.engine_shapes`), FP16 for FP16
+and FP16 + INT8 for INT8, whose input is a Q/DQ graph (explicit quantization; no calibrator),
+TF32 off for FP32, and a timing cache shared by every build. An engine only runs on the GPU model
 and TensorRT version it was built with, so the manifest records both.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 from matt.core.files import write_bytes_atomic
 from matt.errors import BackendUnavailable, ExportError
 from matt.export.engine_shapes import ShapeRange
+from matt.runtime.engines.trt_engine import build_serialized
 
 MIN_TENSORRT_MAJOR = 10
 _INSTALL = "install TensorRT 10 (pip install 'matt[gpu]') on a machine with an NVIDIA GPU"
@@ -115,32 +117,13 @@ def build_engine(onnx_path: Path, plan_path: Path, shapes: ShapeRange, precision
     Raises:
         ExportError: the parser or the builder failed; the message names the model.
     """
-    trt = _import_tensorrt()
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    network = builder.create_network(0)  # TensorRT 10: every network has an explicit batch
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise ExportError(f"{onnx_path.name}: TensorRT's ONNX parser failed: {errors[:300]}")
-    config = builder.create_builder_config()
-    profile = builder.create_optimization_profile()
-    profile.set_shape(shapes.input_name, shapes.min, shapes.opt, shapes.max)
-    config.add_optimization_profile(profile)
-    for flag in _flags(precision):
-        config.set_flag(getattr(trt.BuilderFlag, flag))
-    cached = timing_cache.read_bytes() if timing_cache and timing_cache.is_file() else b""
-    cache = config.create_timing_cache(cached)
-    if not config.set_timing_cache(cache, ignore_mismatch=False):
-        config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise ExportError(f"{onnx_path.name}: TensorRT could not build a {precision} engine "
-                          "(its log above says why)")
+    try:
+        serialized = build_serialized(_import_tensorrt(), onnx_path, shapes.input_name,
+                                      (shapes.min, shapes.opt, shapes.max), precision,
+                                      timing_cache)
+    except BackendUnavailable as error:
+        raise ExportError(str(error)) from None
     write_bytes_atomic(plan_path, memoryview(serialized))
-    if timing_cache is not None:
-        timing_cache.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(timing_cache, memoryview(config.get_timing_cache().serialize()))
 
 
 def engine_entry(relative: str, sha256: str, precision: str, source: str, shapes: ShapeRange,

@@ -28,6 +28,7 @@ from matt.bundle import (
     Bundle,
     ModelFile,
 )
+from matt.core.files import write_bytes_atomic
 from matt.errors import BackendUnavailable, BundleError
 from matt.runtime.engines.base import Concurrency, Done, EngineSet, Pending, Runner, check_inputs
 
@@ -219,39 +220,59 @@ def _engine(runtime: Any, source: EngineSource, input_name: str, item_shape: tup
                     "version; building one", source.name)
     LOG.info("building a TensorRT %s engine for %s (items %s)", precision, source.name,
              item_shape)
-    serialized = build_serialized(source.onnx, input_name, item_shape, capacity, precision)
+    typical = max(1, capacity // 4)
+    shapes = ((1, *item_shape), (typical, *item_shape), (capacity, *item_shape))
+    serialized = build_serialized(_modules()[0], source.onnx, input_name, shapes, precision)
     engine = runtime.deserialize_cuda_engine(serialized)
     if engine is None:
         raise BackendUnavailable(f"{source.name}: TensorRT could not deserialize its engine")
     return engine
 
 
-def build_serialized(onnx_path: Path, input_name: str, item_shape: tuple[int, ...],
-                     capacity: int, precision: str) -> bytes:
-    """Build an engine from ONNX with one optimization profile: 1 to ``capacity`` items."""
-    trt, _ = _modules()
+def build_serialized(trt: Any, onnx_path: Path, input_name: str,
+                     profile_shapes: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]],
+                     precision: str, timing_cache: Path | None = None) -> bytes:
+    """Build an engine from ONNX with one optimization profile (min, opt, max shapes).
+
+    The one TensorRT builder: the runtime calls it when a bundle has no plan that fits, and
+    ``matt-export`` for the plans it ships. FP16 engines may use FP16, INT8 engines FP16 and
+    INT8 (the graph's Q/DQ nodes give the scales); FP32 engines keep TF32 off, which would cost
+    the parity with the CPU. ``timing_cache`` is read before the build when it exists and
+    written back after it.
+
+    Raises:
+        BackendUnavailable: the parser or the builder failed; the message names the model.
+    """
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)
+    network = builder.create_network(0)  # TensorRT 10: every network has an explicit batch
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise BackendUnavailable(f"{onnx_path.name}: TensorRT cannot parse it ({errors[:300]})")
+        raise BackendUnavailable(f"{onnx_path.name}: TensorRT's ONNX parser failed: "
+                                 f"{errors[:300]}")
     config = builder.create_builder_config()
     profile = builder.create_optimization_profile()
-    typical = max(1, capacity // 4)
-    profile.set_shape(input_name, (1, *item_shape), (typical, *item_shape),
-                      (capacity, *item_shape))
+    profile.set_shape(input_name, *profile_shapes)
     config.add_optimization_profile(profile)
     if precision in ("fp16", "int8"):
         config.set_flag(trt.BuilderFlag.FP16)
     if precision == "int8":
-        config.set_flag(trt.BuilderFlag.INT8)  # the graph's Q/DQ nodes give the scales
+        config.set_flag(trt.BuilderFlag.INT8)
     if precision == "fp32":
-        config.clear_flag(trt.BuilderFlag.TF32)  # TF32 would cost the parity with the CPU
+        config.clear_flag(trt.BuilderFlag.TF32)
+    if timing_cache is not None:
+        cached = timing_cache.read_bytes() if timing_cache.is_file() else b""
+        if not config.set_timing_cache(config.create_timing_cache(cached),
+                                       ignore_mismatch=False):
+            config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise BackendUnavailable(f"{onnx_path.name}: TensorRT engine build failed")
+        raise BackendUnavailable(f"{onnx_path.name}: TensorRT could not build a {precision} "
+                                 "engine (its log above says why)")
+    if timing_cache is not None:
+        timing_cache.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(timing_cache, memoryview(config.get_timing_cache().serialize()))
     return bytes(serialized)
 
 
