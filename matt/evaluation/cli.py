@@ -20,7 +20,7 @@ from matt.cli_common import run_cli
 from matt.errors import InputError
 from matt.evaluation.evaluate import EvalRequest, check_names, evaluate
 from matt.evaluation.profiles import PROFILES
-from matt.evaluation.report import table_rows
+from matt.evaluation.report import console_table
 
 
 def _names(text: str | None, option: str) -> tuple[str, ...] | None:
@@ -117,8 +117,7 @@ def cmd(bundle: str, at_weights: str | None, profile: str, attacks: str | None,
     results = evaluate(request)
     click.echo(f"{'complete' if results['complete'] else 'partial (rerun to resume)'}: "
                f"{output}/README.md, results.json")
-    for row in table_rows(results, "online"):
-        click.echo("  " + " | ".join(row))
+    click.echo(console_table(results, "online"))
 
 
 def main() -> None:

@@ -42,6 +42,42 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
+def _budget_cell(values: Mapping[str, Any], low: int, high: int) -> str:
+    """``low / high`` robust accuracy, or one value when the run had a single budget."""
+    if low == high:
+        return _percent(values[str(low)])
+    return f"{_percent(values[str(low)])} / {_percent(values[str(high)])}"
+
+
+def budgets_label(low: int, high: int) -> str:
+    """``200 / 2500 queries``, or ``50 queries`` for a single budget."""
+    return f"{low} queries" if low == high else f"{low} / {high} queries"
+
+
+def table_header(results: Mapping[str, Any]) -> list[str]:
+    """The Table 2 column titles: defense, clean accuracy, then one column per attack."""
+    return ["Defense", "Clean acc."] + [
+        f"{ATTACK_TITLES.get(a, a)} ({NORM_SYMBOL[ATTACKS[a].norm]})"
+        for a in results["robust_accuracy"]]
+
+
+def profile_title(profile: Mapping[str, Any]) -> str:
+    """``quick profile`` only when the named profile ran unchanged; else what was overridden."""
+    from dataclasses import asdict
+
+    from matt.evaluation.profiles import PROFILES
+
+    name = str(profile["name"])
+    if name not in PROFILES:
+        return f"{name} profile"
+    named = json.loads(json.dumps(asdict(PROFILES[name])))
+    given = json.loads(json.dumps(dict(profile), default=str))
+    changed = sorted(key for key in named if given.get(key) != named[key])
+    if not changed:
+        return f"{name} profile"
+    return f"{name} profile with {', '.join(changed)} overridden"
+
+
 def table_rows(results: Mapping[str, Any], rule: str) -> list[list[str]]:
     """Rows of the Table 2 layout: defense, clean accuracy, then low / high budget per attack."""
     budgets = [int(b) for b in results["budgets"]]
@@ -56,10 +92,20 @@ def table_rows(results: Mapping[str, Any], rule: str) -> list[list[str]]:
             if not cell or cell["n_images"] == 0:
                 row.append("–")
                 continue
-            values = cell[rule]
-            row.append(f"{_percent(values[str(low)])} / {_percent(values[str(high)])}")
+            row.append(_budget_cell(cell[rule], low, high))
         rows.append(row)
     return rows
+
+
+def console_table(results: Mapping[str, Any], rule: str) -> str:
+    """Table 2 for the terminal: a title naming the rule and budgets, a header, aligned rows."""
+    low, high = table_budgets([int(b) for b in results["budgets"]])
+    table = [table_header(results), *table_rows(results, rule)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = [f"robust accuracy (%), {rule} rule, {budgets_label(low, high)}:"]
+    lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+              for row in table]
+    return "\n".join(lines)
 
 
 def _no_attack_section(no_attack: Mapping[str, Any], low: int, high: int) -> str:
@@ -67,7 +113,7 @@ def _no_attack_section(no_attack: Mapping[str, Any], low: int, high: int) -> str
     rows = []
     for defense, summary in no_attack.items():
         cells = []
-        for budget in (low, high):
+        for budget in sorted({low, high}):
             mark = " (≤, extrapolated)" if budget in summary["extrapolated"] else ""
             cells.append(_percent(summary["online"][str(budget)]) + mark)
         rows.append([DEFENSE_TITLES.get(defense, defense),
@@ -75,7 +121,7 @@ def _no_attack_section(no_attack: Mapping[str, Any], low: int, high: int) -> str
                      f"{summary['images_ever_wrong']} / {summary['n_images']}", *cells])
     sent = max(summary["queries"] for summary in no_attack.values())
     header = ["Defense", "wrong answers per query (%)", f"images ever wrong in {sent}",
-              f"online, {low} queries", f"online, {high} queries"]
+              *(f"online, {budget} queries" for budget in sorted({low, high}))]
     return ("### No attack: the online rule on the clean images sent again and again\n\n"
             f"Each evaluation image sent unchanged {sent} times (once to a deterministic "
             "defense). From each image's wrong-answer rate p, the chance that b queries are all "
@@ -95,14 +141,12 @@ def render_markdown(results: Mapping[str, Any], figures: Mapping[str, str]) -> s
     """The Markdown report: provenance, Table 2 (online, then offline) and the figures."""
     budgets = [int(b) for b in results["budgets"]]
     low, high = table_budgets(budgets)
-    attacks = list(results["robust_accuracy"])
-    header = ["Defense", "Clean acc."] + [
-        f"{ATTACK_TITLES.get(a, a)} ({NORM_SYMBOL[ATTACKS[a].norm]})" for a in attacks]
+    header = table_header(results)
     counts = sorted({cell["n_images"] for by_defense in results["robust_accuracy"].values()
                      for cell in by_defense.values()})
     threats = ", ".join(f"{NORM_SYMBOL[n]} ε = {e:.4g}" for n, e in results["threats"].items())
     parts = [
-        f"# Robust accuracy: {results['dataset']} ({results['profile']['name']} profile)",
+        f"# Robust accuracy: {results['dataset']} ({profile_title(results['profile'])})",
         "",
         f"- command: `{results['command']}`",
         f"- git revision: `{results['git_revision']}`; created {results['created']} on "
@@ -116,7 +160,7 @@ def render_markdown(results: Mapping[str, Any], figures: Mapping[str, str]) -> s
         parts.append("- **partial**: the run stopped at its time limit; rerun the same command "
                      "to resume from the checkpoints")
     for rule in ("online", "offline"):
-        parts += ["", f"## Robust accuracy (%), {rule} rule, {low} / {high} queries", "",
+        parts += ["", f"## Robust accuracy (%), {rule} rule, {budgets_label(low, high)}", "",
                   f"*{rule}*: {RULES[rule]}.", "",
                   _markdown_table(header, table_rows(results, rule))]
         if rule == "online" and results.get("no_attack"):
