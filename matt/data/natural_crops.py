@@ -1,8 +1,11 @@
-"""Natural RGB crops at several scales, cut from real photographs that ship with installed wheels.
+"""Natural RGB crops at several scales, cut from real photographs available offline.
 
 CIFAR-10 itself is not reachable offline; these crops stand in for "natural images" when
 training and checking purifiers. Sources: scikit-image's colour photographs, scikit-learn's
-two sample images and foolbox's twenty ImageNet samples.
+two sample images, foolbox's twenty ImageNet samples, and the photographs (not the drawings)
+of Debian's wallpaper packages ``mate-backgrounds``, ``lomiri-wallpapers-16.04``/``-20.04``,
+``plasma-workspace-wallpapers`` (chosen by looking at each; missing packages are skipped).
+Held-out sets are cut from other photographs than training sets (:func:`photo_split`).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Collection
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -22,6 +26,30 @@ SKIMAGE_PHOTOS = (
     "astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field",
 )
 DEFAULT_SCALES = (2, 4, 8, 12)
+_MATE = "/usr/share/backgrounds/mate/nature"
+_LOMIRI = "/usr/share/backgrounds"
+_PLASMA = "/usr/share/wallpapers"
+DEBIAN_PHOTOS = (
+    *(f"{_MATE}/{name}.jpg" for name in (
+        "Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird",
+        "RainDrops", "Storm", "TwoWings", "Wood", "YellowFlower")),
+    *(f"{_LOMIRI}/{name}.jpg" for name in (
+        "Bridge_by_Sander_Klootwijk", "Dragonfly_by_Bolly", "Infinite-Sea_by_Aury88",
+        "Kleiber_by_Lukas_Baubkus", "Picture_0B_by_freespace", "Picture_1A_by_freespace",
+        "Wine_by_Jakkub_Mede", "aitzgorri_by_Aitzol_Berasategi", "free_by_Peter_Nerlich",
+        "friends_by_Aitzol_Berasategi", "greentock_by_Peter_Nerlich",
+        "life_by_Aitzol_Berasategi", "picosdeeuropa_by_Aitzol_Berasategi",
+        "seeding_by_Clements_Engelhardt", "sunset_by_Aitzol_Berasategi")),
+    *(f"{_PLASMA}/{name}/contents/images/1280x1024.jpg" for name in (
+        "BytheWater", "ColdRipple", "DarkestHour", "EveningGlow", "FallenLeaf", "Grey", "Kite",
+        "OneStandsOut", "Path", "summer_1am")),
+    f"{_PLASMA}/ColorfulCups/contents/images/2560x1600.jpg",
+    f"{_PLASMA}/MilkyWay/contents/images/1080x1920.png",
+    f"{_PLASMA}/Volna/contents/images/5120x2880.jpg",
+)
+# Large wallpapers are shrunk on load so the shorter side is at most this (crops at the
+# largest default scale, 12 × 32 = 384 pixels, still fit several times).
+_MAX_SHORT_SIDE = 1200
 
 
 @functools.cache
@@ -43,7 +71,37 @@ def natural_photos() -> tuple[tuple[str, np.ndarray], ...]:
         photos.append((f"sklearn.{filename.rsplit('/', 1)[-1]}", photo))
     for index, _, path in sample_files("imagenet"):
         photos.append((f"foolbox.imagenet_{index:02d}", read_image(path, None, "RGB")))
+    for path in DEBIAN_PHOTOS:
+        if Path(path).is_file():
+            photos.append((f"debian.{_photo_name(path)}", _shrunk(path)))
     return tuple((name, np.ascontiguousarray(photo[:, :, :3])) for name, photo in photos)
+
+
+def _photo_name(path: str) -> str:
+    """A wallpaper's folder name (``.../wallpapers/Path/contents/...``), else the file stem."""
+    parts = Path(path).parts
+    return parts[4] if "wallpapers" in parts else Path(path).stem
+
+
+def _shrunk(path: str) -> np.ndarray:
+    with Image.open(path) as photo:
+        photo = photo.convert("RGB")
+        short = min(photo.size)
+        if short > _MAX_SHORT_SIDE:
+            scale = _MAX_SHORT_SIDE / short
+            photo = photo.resize((round(photo.width * scale), round(photo.height * scale)),
+                                 Image.Resampling.BOX)
+        return np.asarray(photo)
+
+
+def photo_split(held_out_every: int = 5) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(training, held-out) photo names: every ``held_out_every``-th name in sorted order is
+    held out, so held-out crops never share a photograph with training crops."""
+    if not isinstance(held_out_every, int) or held_out_every < 2:
+        raise DataError(f"held_out_every must be an integer >= 2, got {held_out_every!r}")
+    names = sorted(name for name, _ in natural_photos())
+    held = tuple(names[held_out_every - 1::held_out_every])
+    return tuple(name for name in names if name not in held), held
 
 
 def sample_natural_crops(

@@ -16,6 +16,7 @@ import torch
 
 from matt.core.files import atomic_path
 from matt.errors import MattError, WeightsError
+from matt.formats.weights import unreadable_reason
 from matt.models import ClassifierSpec, PurifierSpec
 from matt.training.weights import PoolMember, Provenance
 
@@ -39,8 +40,8 @@ def read_payload(path: str | Path, expected_format: str | None = None) -> dict[s
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds for a bad file
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WeightsError(f"{path}: not a readable torch file ({reason[:160]})") from None
+        raise WeightsError(f"{path}: not a readable training file "
+                           f"({unreadable_reason(path, exc)})") from None
     if not isinstance(payload, dict):
         raise WeightsError(f"{path}: expected a mapping, found {type(payload).__name__}")
     if expected_format is not None and payload.get("format") != expected_format:

@@ -11,13 +11,15 @@ from pathlib import Path
 import click
 import torch
 
-from matt.cli_common import run_cli
+from matt.cli.options import seed_option, threads_option
+from matt.cli_common import matt_group, run_cli
 from matt.errors import InputError
 from matt.models import ClassifierSpec
 from matt.training.adversarial import DEFAULT_EPSILON, AttackSpec
 from matt.training.artifacts import ClassifierFile
 from matt.training.classifier import ClassifierTraining, train_classifier
-from matt.training.weights import git_revision
+from matt.training.mixes import DEFAULT_MIXES
+from matt.training.weights import git_revision, sha256_of
 
 DATASETS = ("fmnist", "cifar10")
 
@@ -32,7 +34,7 @@ def _attack_for(dataset: str, name: str, steps: int | None, epsilon: float | Non
                               steps)
 
 
-@click.group()
+@matt_group("matt-train")
 def group() -> None:
     """Train MATT's classifiers and purifier pools and bundle them into a weights.pt."""
 
@@ -54,8 +56,8 @@ def group() -> None:
 @click.option("--epochs", type=int, default=15, show_default=True)
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--learning-rate", type=float, default=0.1, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=int, default=2, show_default=True)
+@seed_option(0)
+@threads_option(2)
 @click.option("--run-dir", type=click.Path(path_type=Path), required=True,
               help="Checkpoints and metrics log; re-run with the same folder to resume.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
@@ -131,17 +133,38 @@ def import_keras(h5_file: Path, output: Path) -> None:
 
 
 
+@group.command("extract-classifier")
+@click.argument("weights_path", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Classifier file to write (refused if it exists).")
+def extract_classifier(weights_path: Path, output: Path) -> None:
+    """Write the classifier inside a weights.pt (a shipped name or a path) as a classifier file.
+
+    What a fresh machine needs to train a new pool against a shipped classifier.
+    """
+    from matt.training.weights import load_weights
+
+    if output.exists():
+        raise InputError(f"{output} exists; choose another -o or delete it")
+    weights = load_weights(weights_path)
+    provenance = dict(weights.provenance.get("classifier", {}))  # type: ignore[call-overload]
+    provenance["extracted_from"] = str(weights_path)
+    result = ClassifierFile(weights.dataset, weights.input_shape, weights.class_names,
+                            weights.classifier_spec, weights.classifier_state, provenance)
+    click.echo(f"wrote {result.save(output)} ({weights.classifier_spec.arch})")
+
+
 def _names(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
-def _load_sources(dataset: str, classifier: torch.nn.Module, train_count: int,
+def _load_sources(dataset: str, classifier: torch.nn.Module, train_count: int | None,
                   eval_count: int, seed: int, data_dir: Path | None, confidence: float):
     from matt.training.sources import cifar10_sources, fmnist_sources
 
     if dataset == "fmnist":
         return fmnist_sources(train_count, eval_count, seed, data_dir)
-    return cifar10_sources(classifier, train_count, eval_count, seed, confidence)
+    return cifar10_sources(classifier, train_count, eval_count, seed, confidence, data_dir)
 
 
 def _classifier_for(dataset: str, path: Path) -> ClassifierFile:
@@ -156,54 +179,74 @@ def _classifier_for(dataset: str, path: Path) -> ClassifierFile:
 @click.option("--classifier", "classifier_path", type=click.Path(path_type=Path),
               required=True, help="Target classifier file (matt-train classifier/import-keras).")
 @click.option("--run-dir", type=click.Path(path_type=Path), required=True,
-              help="Adversarial sets, checkpoints, members, pool.jsonl; re-run to resume.")
-@click.option("--attacks", default="fgsm,pgd,bim", show_default=True)
-@click.option("--encoders", default="edsr,rcan", show_default=True)
-@click.option("--depths", default="32", show_default=True, help="Feature depths, e.g. 32,64.")
-@click.option("--steps", type=int, default=2000, show_default=True)
+              help="Cached pairs, checkpoints, members, pool.jsonl; re-run to resume.")
+@click.option("--mixes", default=",".join(DEFAULT_MIXES), show_default=True,
+              help="Training-pair mixes (matt.training.mixes), or single families such as "
+                   "fgsm,pgd,bim for the paper's pool.")
+@click.option("--archs", default="edsr32,rcan32,edsr64", show_default=True,
+              help="Architectures: edsr32, rcan32, edsr64, rcan64.")
+@click.option("--steps", type=int, default=3000, show_default=True,
+              help="The most steps per member (the cosine schedule's length).")
+@click.option("--patience", type=int, default=4, show_default=True,
+              help="Held-out checks without improvement before a member stops (0: never).")
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--crop", type=int, default=16, show_default=True)
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True)
-@click.option("--clean-weight", type=float, default=1.0, show_default=True,
+@click.option("--clean-weight", type=float, default=0.3, show_default=True,
               help="λ of Eq. 2: weight of the clean reconstruction term.")
-@click.option("--train-count", type=int, default=6000, show_default=True,
-              help="Clean images (crops on cifar10) attacked to make training pairs.")
+@click.option("--train-count", type=int, default=None,
+              help="Clean training images (default: all 60 000 on fmnist, 20 000 crops on "
+                   "cifar10).")
+@click.option("--whitebox-count", type=int, default=6000, show_default=True,
+              help="Training images attacked once per white-box family (FGSM, PGD, BIM).")
 @click.option("--eval-count", type=int, default=1000, show_default=True,
-              help="Held-out images (confident crops on cifar10).")
+              help="Held-out images (confident crops of held-out photos on cifar10).")
 @click.option("--confidence", type=float, default=0.9, show_default=True,
               help="cifar10: softmax confidence a held-out crop needs.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=int, default=2, show_default=True)
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
-def pool(dataset: str, classifier_path: Path, run_dir: Path, attacks: str, encoders: str,
-         depths: str, steps: int, batch_size: int, crop: int, learning_rate: float,
-         clean_weight: float, train_count: int, eval_count: int, confidence: float, seed: int,
-         threads: int, data_dir: Path | None) -> None:
-    """Train purifiers for every attack × encoder × depth against a classifier (Eq. 2 loss)."""
-    from matt.training.pool import build_sources, member_grid, train_pool
+@seed_option(0)
+@threads_option(2)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="fmnist: the idx folder; cifar10: a CIFAR-10 python folder to train on "
+                   "instead of natural crops.")
+def pool(dataset: str, classifier_path: Path, run_dir: Path, mixes: str, archs: str,
+         steps: int, patience: int, batch_size: int, crop: int, learning_rate: float,
+         clean_weight: float, train_count: int | None, whitebox_count: int, eval_count: int,
+         confidence: float, seed: int, threads: int, data_dir: Path | None) -> None:
+    """Train a purifier for every mix × architecture against a classifier (Eq. 2 loss)."""
+    from matt.attacks.threat import DATASET_EPSILONS
+    from matt.training.mixes import mix_named
+    from matt.training.perturbations import FamilyContext
+    from matt.training.pool import build_sources, member_grid, parse_archs, train_pool
     from matt.training.purifier import PurifierTraining
+    from matt.training.runs import check_run_config
 
     _threads(threads)
     target = _classifier_for(dataset, classifier_path)
     classifier = target.build()
     for parameter in classifier.parameters():
         parameter.requires_grad_(False)
-    try:
-        depth_values = tuple(int(depth) for depth in _names(depths))
-    except ValueError:
-        raise InputError(f"--depths must be integers like 32,64, got {depths!r}") from None
-    attack_specs = {name: _attack_for(dataset, name, None, None) for name in _names(attacks)}
-    plans = member_grid(tuple(attack_specs), _names(encoders), depth_values,
-                        target.input_shape[0])
+    mix_specs = tuple(mix_named(name) for name in _names(mixes))
+    plans = member_grid(mix_specs, parse_archs(_names(archs)), target.input_shape[0])
     recipe = PurifierTraining(steps=steps, batch_size=batch_size, crop=crop,
-                              learning_rate=learning_rate, clean_weight=clean_weight, seed=seed)
+                              learning_rate=learning_rate, clean_weight=clean_weight,
+                              patience=patience, seed=seed)
+    radii = DATASET_EPSILONS[dataset]
+    context = FamilyContext(epsilon=radii["linf"], epsilon_l2=radii["l2"],
+                            classifier=classifier)
+    families = tuple(sorted({name for mix in mix_specs for name in mix.families}))
+    check_run_config(run_dir, {
+        "dataset": dataset, "classifier_sha256": sha256_of(classifier_path),
+        "training": recipe.to_dict(), "train_count": train_count,
+        "whitebox_count": whitebox_count, "eval_count": eval_count, "seed": seed,
+        "epsilon": context.epsilon, "epsilon_l2": context.epsilon_l2,
+    })
     data = _load_sources(dataset, classifier, train_count, eval_count, seed, data_dir,
                          confidence)
     sources = build_sources(classifier, data.train_images, data.train_labels, data.held_out,
-                            attack_specs, run_dir, data.description, seed)
+                            families, context, run_dir, data.description, whitebox_count, seed)
     provenance = {"dataset": dataset, "command": _command_line(),
                   "git_revision": git_revision(), "classifier": str(classifier_path)}
-    members = train_pool(plans, recipe, classifier, sources, attack_specs, run_dir, provenance)
+    members = train_pool(plans, recipe, classifier, sources, run_dir, provenance)
     for member in members:
         metrics = member.provenance.get("metrics", {})
         shown = {k: v for k, v in metrics.items() if "psnr_clean" in k or "accuracy_clean" in k}
@@ -250,10 +293,9 @@ def bundle(classifier_path: Path, pool_dir: Path, members: str, patch: int, halo
 @click.option("--eval-count", type=int, default=None,
               help="fmnist: test images (default all 10 000); cifar10: confident crops "
                    "(default 500).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Fixes the purifier draws and the held-out crops.")
+@seed_option(0)
 @click.option("--confidence", type=float, default=0.9, show_default=True)
-@click.option("--threads", type=int, default=2, show_default=True)
+@threads_option(2)
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
 def evaluate(weights_path: Path, eval_count: int | None, seed: int, confidence: float,
              threads: int, data_dir: Path | None) -> None:

@@ -1,6 +1,10 @@
-"""Training the purifier pool: attack × encoder × feature depth (paper Table 9, Figure 4).
+"""Training the purifier pool: mix of perturbation families × architecture (paper Table 9).
 
-A run folder holds the cached adversarial sets (``pairs/``), one folder per member
+The paper trains one member per white-box attack × encoder × depth; here a member's pairs
+come from a *mix* (:mod:`matt.training.mixes`), which can be one white-box attack alone (the
+paper's pool) or white-box pairs beside the points query attacks send.
+
+A run folder holds the cached white-box sets (``pairs/``), one folder per member
 (``members/<name>/``: checkpoint, loss log, and finally ``purifier.pt``) and ``pool.jsonl``, the
 held-out metrics of every finished member and of the classifier alone. Finished members are
 skipped when the command runs again, unfinished ones resume from their checkpoint.
@@ -8,6 +12,7 @@ skipped when the command runs again, unfinished ones resume from their checkpoin
 
 from __future__ import annotations
 
+import time
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,13 +25,16 @@ from matt.errors import SpecError
 from matt.models import PurifierSpec, build_purifier
 from matt.training.adversarial import AttackSpec
 from matt.training.artifacts import append_metrics, load_purifier, save_purifier
+from matt.training.mixes import Mix
 from matt.training.pairs import PairSet, make_pairs
+from matt.training.perturbations import FamilyContext, family
 from matt.training.purifier import (
     PurifierTraining,
     classifier_baseline,
     evaluate_purifier,
     train_purifier,
 )
+from matt.training.sampler import PairSampler
 from matt.training.weights import PoolMember, Provenance
 
 POOL_METRICS = "pool.jsonl"
@@ -40,33 +48,43 @@ DEPTH_PRESETS: dict[tuple[str, int], tuple[int, tuple[int, ...]]] = {
 }
 
 
+ARCH_NAMES = {f"{encoder}{depth}": (encoder, depth) for encoder, depth in DEPTH_PRESETS}
+
+
 @dataclass(frozen=True)
 class MemberPlan:
-    """One purifier to train: the attack its pairs come from and its architecture."""
+    """One purifier to train: the mix its pairs come from and its architecture."""
 
-    attack: str
+    mix: Mix
     spec: PurifierSpec
 
     @property
     def name(self) -> str:
-        return f"{self.attack}-{self.spec.name}"
+        return f"{self.mix.name}-{self.spec.name}"
 
 
-def member_grid(attacks: tuple[str, ...], encoders: tuple[str, ...], depths: tuple[int, ...],
-                channels: int) -> list[MemberPlan]:
-    """Every attack × encoder × depth combination, depth-major (the 32-deep members first)."""
-    plans = []
-    for depth in depths:
-        for attack in attacks:
-            for encoder in encoders:
-                if (encoder, depth) not in DEPTH_PRESETS:
-                    known = sorted({d for _, d in DEPTH_PRESETS})
-                    raise SpecError(f"no preset for feature depth {depth}; known: {known}")
-                blocks, decoder = DEPTH_PRESETS[(encoder, depth)]
-                spec = PurifierSpec(encoder=encoder, features=depth, blocks=blocks,
-                                    decoder_widths=decoder, channels=channels)
-                plans.append(MemberPlan(attack, spec))
-    return plans
+def preset_spec(encoder: str, depth: int, channels: int) -> PurifierSpec:
+    if (encoder, depth) not in DEPTH_PRESETS:
+        raise SpecError(f"no preset for {encoder} at feature depth {depth}; known: "
+                        f"{sorted(ARCH_NAMES)}")
+    blocks, decoder = DEPTH_PRESETS[(encoder, depth)]
+    return PurifierSpec(encoder=encoder, features=depth, blocks=blocks, decoder_widths=decoder,
+                        channels=channels)
+
+
+def member_grid(mixes: tuple[Mix, ...], archs: tuple[tuple[str, int], ...], channels: int
+                ) -> list[MemberPlan]:
+    """Every mix × architecture, architecture-major (each architecture's mixes together)."""
+    return [MemberPlan(mix, preset_spec(encoder, depth, channels))
+            for encoder, depth in archs for mix in mixes]
+
+
+def parse_archs(names: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    """``edsr32,rcan64`` → ((edsr, 32), (rcan, 64)); unknown names are refused."""
+    unknown = [name for name in names if name not in ARCH_NAMES]
+    if unknown or not names:
+        raise SpecError(f"unknown architectures {unknown}; known: {sorted(ARCH_NAMES)}")
+    return tuple(ARCH_NAMES[name] for name in names)
 
 
 def member_seed(name: str, seed: int) -> int:
@@ -76,23 +94,59 @@ def member_seed(name: str, seed: int) -> int:
 
 @dataclass
 class PoolSources:
-    """Training pairs and named held-out sets (each with its adversarial versions)."""
+    """Training images with cached white-box sets, and named held-out sets with a perturbed
+    version per family (the first set's also decide each member's plateau)."""
 
-    train: PairSet
+    train_clean: torch.Tensor
+    train_labels: torch.Tensor
+    train_cached: dict[str, torch.Tensor]
     held_out: dict[str, PairSet]
+    context: FamilyContext
     description: str
+
+    def sampler(self, mix: Mix) -> PairSampler:
+        return PairSampler(self.train_clean, self.train_labels, self.train_cached, mix,
+                           self.context)
+
+    def held_out_pairs(self, mix: Mix, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first held-out set, each image perturbed by a family drawn by the mix's shares."""
+        pairs = next(iter(self.held_out.values()))
+        shares = torch.tensor([share for _, share in mix.shares])
+        picks = torch.multinomial(shares, len(pairs.clean), replacement=True,
+                                  generator=torch.Generator().manual_seed(seed))
+        perturbed = pairs.clean.clone()
+        for position, name in enumerate(mix.families):
+            rows = picks == position
+            perturbed[rows] = pairs.adversarial[name][rows]
+        return perturbed, pairs.clean
 
 
 def build_sources(classifier: nn.Module, train_clean: torch.Tensor, train_labels: torch.Tensor,
                   held_out: dict[str, tuple[torch.Tensor, torch.Tensor]],
-                  attacks: dict[str, AttackSpec], run_dir: Path, description: str,
-                  seed: int = 0) -> PoolSources:
-    """Attack every set once (cached under ``run_dir/pairs``)."""
+                  families: tuple[str, ...], context: FamilyContext, run_dir: Path,
+                  description: str, whitebox_count: int | None = None, seed: int = 0
+                  ) -> PoolSources:
+    """Attack the first ``whitebox_count`` training images once per white-box family (cached
+    under ``run_dir/pairs``); perturb every held-out set once per family (white-box ones
+    cached, random ones from a fixed seed)."""
     cache = run_dir / "pairs"
-    train = make_pairs(classifier, train_clean, train_labels, attacks, cache / "train", seed)
-    evaluated = {name: make_pairs(classifier, images, labels, attacks, cache / name, seed + 1)
-                 for name, (images, labels) in held_out.items()}
-    return PoolSources(train, evaluated, description)
+    whitebox = {name: AttackSpec.default(name, context.epsilon)
+                for name in families if family(name).cached}
+    count = len(train_clean) if whitebox_count is None else min(whitebox_count,
+                                                                 len(train_clean))
+    subset = make_pairs(classifier, train_clean[:count], train_labels[:count], whitebox,
+                        cache / "train", seed)
+    evaluated = {}
+    for offset, (name, (images, labels)) in enumerate(held_out.items()):
+        pairs = make_pairs(classifier, images, labels, whitebox, cache / name, seed + 1)
+        generator = torch.Generator().manual_seed(seed + 101 + offset)
+        for random_name in families:
+            if not family(random_name).cached:
+                pairs.adversarial[random_name] = family(random_name).perturb(
+                    images, labels, context, generator)
+        evaluated[name] = pairs
+    return PoolSources(train_clean, train_labels, subset.adversarial, evaluated, context,
+                       description)
 
 
 def evaluate_on(purifier: nn.Module, classifier: nn.Module, sources: PoolSources
@@ -116,11 +170,10 @@ def baseline_on(classifier: nn.Module, sources: PoolSources) -> dict[str, float]
 
 
 def train_pool(plans: list[MemberPlan], training: PurifierTraining, classifier: nn.Module,
-               sources: PoolSources, attacks: dict[str, AttackSpec], run_dir: Path,
-               provenance: Provenance) -> list[PoolMember]:
+               sources: PoolSources, run_dir: Path, provenance: Provenance) -> list[PoolMember]:
     """Train every planned member not yet finished; return all finished members in plan order.
 
-    Each member's provenance holds its attack, recipe, data, held-out metrics and whatever
+    Each member's provenance holds its mix, recipe, data, held-out metrics and whatever
     ``provenance`` adds (the command line, the git revision).
     """
     log = run_dir / POOL_METRICS
@@ -132,20 +185,30 @@ def train_pool(plans: list[MemberPlan], training: PurifierTraining, classifier: 
         if (folder / "purifier.pt").is_file():
             members.append(load_purifier(folder / "purifier.pt"))
             continue
-        if plan.attack not in sources.train.adversarial:
-            raise SpecError(f"member {plan.name}: no {plan.attack} pairs in this run")
         recipe = replace(training, seed=member_seed(plan.name, training.seed))
-        state_dict = train_purifier(plan.spec, recipe, sources.train.adversarial[plan.attack],
-                                    sources.train.clean, folder)
+        started = time.process_time()
+        state_dict = train_purifier(plan.spec, recipe, sources.sampler(plan.mix), folder,
+                                    sources.held_out_pairs(plan.mix, recipe.seed))
         purifier = build_purifier(plan.spec)
         purifier.load_state_dict(state_dict)
         metrics = evaluate_on(purifier, classifier, sources)
+        steps = _steps_done(folder)
         append_metrics(log, {"member": plan.name, "macs_per_pixel": plan.spec.macs_per_pixel,
-                             "receptive_radius": plan.spec.receptive_radius, **metrics})
+                             "receptive_radius": plan.spec.receptive_radius, "steps": steps,
+                             "cpu_seconds": round(time.process_time() - started, 1),
+                             **metrics})
         member = PoolMember(plan.name, plan.spec, state_dict, {
-            **provenance, "attack": attacks[plan.attack].to_dict(),
-            "training": recipe.to_dict(), "data": sources.description, "metrics": metrics,
+            **provenance, "mix": plan.mix.to_dict(), "attack": {"name": plan.mix.name},
+            "training": recipe.to_dict(), "steps_done": steps, "data": sources.description,
+            "metrics": metrics,
         })
         save_purifier(member, folder / "purifier.pt")
         members.append(member)
     return members
+
+
+def _steps_done(folder: Path) -> int:
+    from matt.training.artifacts import read_payload
+    from matt.training.purifier import CHECKPOINT
+
+    return int(read_payload(folder / CHECKPOINT).get("step", 0))

@@ -1,10 +1,12 @@
-"""Training one purifier of the pool on adversarial → clean pairs (the paper's Eq. 2).
+"""Training one purifier of the pool on perturbed → clean pairs (the paper's Eq. 2).
 
 Loss: L1(m(x_adv), x) + λ · L1(m(x), x). The second term keeps clean images clean, which is
-what keeps the defended classifier's clean accuracy. Each step takes random crops of the
-pairs (the same window of the adversarial and the clean image, randomly flipped): the
-purifier is fully convolutional and is served on patches anyway, and small crops make a step
-cheap. Adam with a cosine learning rate; a checkpoint every ``checkpoint_every`` steps.
+what keeps the defended classifier's clean accuracy. Each step draws aligned random crops of
+fresh pairs from the member's mix of perturbation families (:mod:`matt.training.sampler`).
+Adam with a cosine learning rate over ``steps``; every ``checkpoint_every`` steps the loss on a
+fixed held-out batch (the same mix, images never trained on) is logged and a checkpoint written;
+training stops early once that held-out loss has not improved by ``min_improvement`` for
+``patience`` evaluations (its plateau), and resumes from the checkpoint after an interruption.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from matt.errors import SpecError
 from matt.models import PurifierSpec, build_purifier
 from matt.training.artifacts import append_metrics, atomic_save, read_payload
 from matt.training.measures import batch_slices, predict, psnr
+from matt.training.sampler import PairSampler, aligned_crops
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -32,14 +35,16 @@ class PurifierTraining:
     """How to train one purifier.
 
     Attributes:
-        steps: optimisation steps.
+        steps: the most optimisation steps (the cosine schedule's length).
         batch_size: crops per step.
         crop: side of the training crops in pixels (clamped to the image).
         learning_rate: Adam's peak learning rate (cosine decay to zero).
         clean_weight: λ of Eq. 2.
         flip: random horizontal flips of the crops.
-        checkpoint_every: steps between checkpoints (and loss lines in the metrics log).
-        seed: initial weights, crops and flips.
+        checkpoint_every: steps between checkpoints and held-out loss evaluations.
+        patience: held-out evaluations without improvement before stopping (0: never early).
+        min_improvement: relative held-out loss decrease that counts as an improvement.
+        seed: initial weights, crops, flips and the random perturbations.
     """
 
     steps: int = 2000
@@ -49,6 +54,8 @@ class PurifierTraining:
     clean_weight: float = 1.0
     flip: bool = True
     checkpoint_every: int = 250
+    patience: int = 0
+    min_improvement: float = 0.005
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -58,6 +65,10 @@ class PurifierTraining:
                 raise SpecError(f"purifier training: {name} must be a positive integer")
         if self.learning_rate <= 0 or self.clean_weight < 0:
             raise SpecError("purifier training: learning_rate must be > 0, clean_weight >= 0")
+        if not isinstance(self.patience, int) or self.patience < 0 or not (
+                0 <= self.min_improvement < 1):
+            raise SpecError("purifier training: patience must be an integer >= 0 and "
+                            "min_improvement in [0, 1)")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -66,47 +77,58 @@ class PurifierTraining:
 def random_crops(adversarial: torch.Tensor, clean: torch.Tensor, count: int, crop: int,
                  flip: bool, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` aligned crops of random pairs: the same window of both images."""
-    height, width = clean.shape[2], clean.shape[3]
-    crop_h, crop_w = min(crop, height), min(crop, width)
     picks = torch.randint(0, len(clean), (count,), generator=generator)
-    tops = torch.randint(0, height - crop_h + 1, (count,), generator=generator)
-    lefts = torch.randint(0, width - crop_w + 1, (count,), generator=generator)
-    flips = torch.rand(count, generator=generator) < 0.5
-    pairs = []
-    for index, top, left, flipped in zip(picks.tolist(), tops.tolist(), lefts.tolist(),
-                                         flips.tolist(), strict=True):
-        window = (slice(None), slice(top, top + crop_h), slice(left, left + crop_w))
-        pair = torch.stack([adversarial[index][window], clean[index][window]])
-        pairs.append(pair.flip(3) if flip and flipped else pair)
-    stacked = torch.stack(pairs)
-    return stacked[:, 0], stacked[:, 1]
+    return aligned_crops(adversarial[picks], clean[picks], crop, flip, generator)
 
 
 def _learning_rate(training: PurifierTraining, step: int) -> float:
     return training.learning_rate * 0.5 * (1 + math.cos(math.pi * step / training.steps))
 
 
-def train_purifier(spec: PurifierSpec, training: PurifierTraining, adversarial: torch.Tensor,
-                   clean: torch.Tensor, run_dir: Path) -> dict[str, torch.Tensor]:
-    """Train (or resume) one purifier on aligned ``adversarial``/``clean`` [0, 1] NCHW sets."""
+def pair_loss(purifier: nn.Module, perturbed: torch.Tensor, clean: torch.Tensor,
+              clean_weight: float) -> torch.Tensor:
+    """Eq. 2: L1 of the purified perturbed input plus λ times L1 of the purified clean one."""
+    loss = (purifier(perturbed) - clean).abs().mean()
+    if clean_weight:
+        loss = loss + clean_weight * (purifier(clean) - clean).abs().mean()
+    return loss
+
+
+@torch.no_grad()
+def held_out_loss(purifier: nn.Module, pairs: tuple[torch.Tensor, torch.Tensor],
+                  clean_weight: float) -> float:
+    purifier.eval()
+    perturbed, clean = pairs
+    total = sum(float(pair_loss(purifier, perturbed[part], clean[part], clean_weight)) *
+                len(clean[part]) for part in batch_slices(len(clean), 250))
+    purifier.train()
+    return total / len(clean)
+
+
+def train_purifier(spec: PurifierSpec, training: PurifierTraining, sampler: PairSampler,
+                   run_dir: Path, held_out: tuple[torch.Tensor, torch.Tensor] | None = None
+                   ) -> dict[str, torch.Tensor]:
+    """Train (or resume) one purifier on pairs drawn from ``sampler``.
+
+    ``held_out``: fixed (perturbed, clean) whole images whose loss is logged and decides the
+    plateau; without it every step of ``training.steps`` runs.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(training.seed)
     purifier = build_purifier(spec)
     optimiser = torch.optim.Adam(purifier.parameters(), lr=training.learning_rate)
-    step = _resume(run_dir / CHECKPOINT, purifier, optimiser, spec)
+    step, history = _resume(run_dir / CHECKPOINT, purifier, optimiser, spec)
     generator = torch.Generator()
     purifier.train()
     bar = tqdm(total=training.steps, initial=step, desc=spec.name, mininterval=10)
     running, started = 0.0, time.monotonic()
-    while step < training.steps:
+    while step < training.steps and not _plateaued(history, training):
         generator.manual_seed(training.seed * 1_000_003 + step)
-        adversarial_crops, clean_crops = random_crops(adversarial, clean, training.batch_size,
-                                                      training.crop, training.flip, generator)
+        perturbed_crops, clean_crops = sampler.crops(training.batch_size, training.crop,
+                                                     training.flip, generator)
         for group in optimiser.param_groups:
             group["lr"] = _learning_rate(training, step)
-        loss = (purifier(adversarial_crops) - clean_crops).abs().mean()
-        if training.clean_weight:
-            loss = loss + training.clean_weight * (purifier(clean_crops) - clean_crops).abs().mean()
+        loss = pair_loss(purifier, perturbed_crops, clean_crops, training.clean_weight)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -115,25 +137,40 @@ def train_purifier(spec: PurifierSpec, training: PurifierTraining, adversarial: 
         bar.update(1)
         if step % training.checkpoint_every == 0 or step == training.steps:
             done_since = (step - 1) % training.checkpoint_every + 1
-            append_metrics(run_dir / METRICS, {"step": step, "loss": running / done_since,
-                                               "seconds": round(time.monotonic() - started, 1)})
+            record: dict[str, float] = {"step": step, "loss": running / done_since,
+                                        "seconds": round(time.monotonic() - started, 1)}
+            if held_out is not None:
+                record["held_out_loss"] = held_out_loss(purifier, held_out,
+                                                        training.clean_weight)
+                history.append(record["held_out_loss"])
+            append_metrics(run_dir / METRICS, record)
             running, started = 0.0, time.monotonic()
             atomic_save({"step": step, "spec": spec.to_dict(), "model": purifier.state_dict(),
-                         "optimiser": optimiser.state_dict()}, run_dir / CHECKPOINT)
+                         "optimiser": optimiser.state_dict(), "history": history},
+                        run_dir / CHECKPOINT)
     bar.close()
     return purifier.eval().state_dict()
 
 
+def _plateaued(history: list[float], training: PurifierTraining) -> bool:
+    """No held-out improvement of ``min_improvement`` over the best for ``patience`` checks."""
+    if not training.patience or len(history) <= training.patience:
+        return False
+    best_before = min(history[:-training.patience])
+    recent = min(history[-training.patience:])
+    return recent > best_before * (1 - training.min_improvement)
+
+
 def _resume(path: Path, purifier: nn.Module, optimiser: torch.optim.Optimizer,
-            spec: PurifierSpec) -> int:
+            spec: PurifierSpec) -> tuple[int, list[float]]:
     if not path.is_file():
-        return 0
+        return 0, []
     checkpoint = read_payload(path)
     if checkpoint.get("spec") != spec.to_dict():
         raise SpecError(f"{path} belongs to another purifier spec; use a fresh --run-dir")
     purifier.load_state_dict(checkpoint["model"])
     optimiser.load_state_dict(checkpoint["optimiser"])
-    return int(checkpoint["step"])
+    return int(checkpoint["step"]), [float(v) for v in checkpoint.get("history", [])]
 
 
 @torch.no_grad()

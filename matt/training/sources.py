@@ -39,13 +39,19 @@ def _seeded_subset(count: int, available: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).permutation(available)[:count])
 
 
-def fmnist_sources(train_count: int, eval_count: int, seed: int,
+def fmnist_sources(train_count: int | None, eval_count: int, seed: int,
                    data_dir: Path | None = None) -> DatasetSources:
+    """``train_count=None``: all 60 000 training images, in a seeded order (so a white-box
+    subset taken from the front is a random one)."""
     from matt.data import load_fashion_mnist
 
     train = load_fashion_mnist("train", data_dir)
     test = load_fashion_mnist("test", data_dir)
-    train = train.subset(_seeded_subset(train_count, len(train), seed))
+    train_count = len(train) if train_count is None else train_count
+    order = np.random.default_rng(seed).permutation(len(train))
+    if train_count > len(train):
+        raise DataError(f"asked for {train_count} images, only {len(train)} exist")
+    train = train.subset(order[:train_count])
     test = test.subset(_seeded_subset(eval_count, len(test), seed + 1))
     return DatasetSources(
         torch.from_numpy(train.images), torch.from_numpy(train.labels),
@@ -68,26 +74,47 @@ def confidences(classifier: nn.Module, images: torch.Tensor) -> tuple[torch.Tens
     return torch.cat(labels), torch.cat(confidence)
 
 
-def cifar10_sources(classifier: nn.Module, train_count: int, eval_count: int, seed: int,
-                    confidence: float = 0.9) -> DatasetSources:
-    from matt.data import load_foolbox_samples, sample_natural_crops
+def cifar10_sources(classifier: nn.Module, train_count: int | None, eval_count: int, seed: int,
+                    confidence: float = 0.9, data_dir: Path | None = None) -> DatasetSources:
+    """Natural crops (or, with ``data_dir``, a real CIFAR-10 python folder's train split).
 
-    train_images = torch.from_numpy(sample_natural_crops(train_count, 32, seed=seed))
-    train_labels, _ = confidences(classifier, train_images)
+    Training crops come from the training photographs of :func:`matt.data.natural_crops.
+    photo_split`, held-out crops from the other photographs, never from the same photo.
+    """
+    from matt.data import load_cifar10, load_foolbox_samples, sample_natural_crops
+    from matt.data.natural_crops import photo_split
+
+    train_photos, held_photos = photo_split()
     held_out: HeldOut = {}
     foolbox = load_foolbox_samples("cifar10")
     held_out["foolbox20"] = (torch.from_numpy(foolbox.images), torch.from_numpy(foolbox.labels))
-    candidates = torch.from_numpy(sample_natural_crops(8 * eval_count, 32, seed=seed + 1))
-    labels, confidence_values = confidences(classifier, candidates)
-    confident = torch.nonzero(confidence_values >= confidence).flatten()[:eval_count]
-    if len(confident) < eval_count:
-        raise DataError(f"only {len(confident)} of {len(candidates)} crops reach confidence "
-                        f"{confidence}; lower --confidence or --eval-count")
-    held_out["crops"] = (candidates[confident], labels[confident])
+    if data_dir is not None:
+        train = load_cifar10(data_dir, "train")
+        count = len(train) if train_count is None else train_count
+        train = train.subset(_seeded_subset(count, len(train), seed))
+        train_images, train_labels = torch.from_numpy(train.images), torch.from_numpy(
+            train.labels)
+        origin = f"{count} images of the CIFAR-10 train split in {data_dir} (seed {seed})"
+    else:
+        count = 20_000 if train_count is None else train_count
+        train_images = torch.from_numpy(sample_natural_crops(count, 32, seed=seed,
+                                                             photo_names=train_photos))
+        train_labels, _ = confidences(classifier, train_images)
+        origin = (f"{count} natural 32x32 RGB crops (seed {seed}) of {len(train_photos)} "
+                  f"training photographs (matt.data.sample_natural_crops), labelled by the "
+                  f"classifier")
+    if eval_count:
+        candidates = torch.from_numpy(sample_natural_crops(8 * eval_count, 32, seed=seed + 1,
+                                                           photo_names=held_photos))
+        labels, confidence_values = confidences(classifier, candidates)
+        confident = torch.nonzero(confidence_values >= confidence).flatten()[:eval_count]
+        if len(confident) < eval_count:
+            raise DataError(f"only {len(confident)} of {len(candidates)} crops reach "
+                            f"confidence {confidence}; lower --confidence or --eval-count")
+        held_out["crops"] = (candidates[confident], labels[confident])
     return DatasetSources(
         train_images, train_labels, held_out,
-        f"natural 32x32 RGB crops of real photographs (matt.data.sample_natural_crops, "
-        f"{train_count}, seed {seed}), labelled by the classifier; held out: the 20 foolbox "
-        f"CIFAR-10 test images and {eval_count} crops (seed {seed + 1}) the classifier labels "
-        f"with softmax confidence >= {confidence}",
+        f"{origin}; held out: the 20 foolbox CIFAR-10 test images and {eval_count} crops "
+        f"(seed {seed + 1}) of {len(held_photos)} other photographs that the classifier "
+        f"labels with softmax confidence >= {confidence}",
     )

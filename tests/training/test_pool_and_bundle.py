@@ -3,17 +3,23 @@ import torch
 
 from matt.errors import InputError, SpecError
 from matt.models import ClassifierSpec, PurifierSpec, build_classifier
-from matt.training.adversarial import AttackSpec
 from matt.training.artifacts import ClassifierFile, save_purifier
 from matt.training.bundling import assemble_weights, collect_members, defended_accuracy
-from matt.training.pool import build_sources, member_grid, member_seed, train_pool
+from matt.training.mixes import mix_named
+from matt.training.perturbations import FamilyContext
+from matt.training.pool import build_sources, member_grid, member_seed, parse_archs, train_pool
 from matt.training.purifier import PurifierTraining
 from matt.training.weights import PoolMember, load_weights, save_weights
 from tests.conftest import make_pool
 
 
-def test_grid_covers_attack_encoder_depth_with_distinct_names():
-    plans = member_grid(("fgsm", "pgd", "bim"), ("edsr", "rcan"), (32, 64), channels=3)
+def _mixes(*names: str):
+    return tuple(mix_named(name) for name in names)
+
+
+def test_grid_covers_mix_and_architecture_with_distinct_names():
+    archs = parse_archs(("edsr32", "rcan32", "edsr64", "rcan64"))
+    plans = member_grid(_mixes("fgsm", "pgd", "bim"), archs, channels=3)
     assert len(plans) == 12
     assert len({plan.name for plan in plans}) == 12
     assert {plan.spec.features for plan in plans} == {32, 64}
@@ -22,13 +28,15 @@ def test_grid_covers_attack_encoder_depth_with_distinct_names():
 
 
 def test_32_deep_presets_stay_under_100k_macs_per_pixel():
-    for plan in member_grid(("pgd",), ("edsr", "rcan"), (32,), channels=3):
+    for plan in member_grid(_mixes("pgd"), parse_archs(("edsr32", "rcan32")), channels=3):
         assert plan.spec.macs_per_pixel <= 100_000
 
 
-def test_unknown_depth_is_refused():
-    with pytest.raises(SpecError, match="no preset for feature depth 48"):
-        member_grid(("pgd",), ("edsr",), (48,), channels=3)
+def test_unknown_architecture_and_mix_are_refused():
+    with pytest.raises(SpecError, match="unknown architectures"):
+        parse_archs(("edsr48",))
+    with pytest.raises(SpecError, match="unknown mix"):
+        mix_named("squarez")
 
 
 def test_member_seeds_differ_between_members_and_repeat_per_name():
@@ -48,20 +56,21 @@ def test_pool_trains_each_member_once_and_bundles(tmp_path):
     classifier = target.build()
     images = torch.rand(12, 1, 8, 8)
     labels = torch.randint(0, 2, (12,))
-    attacks = {"fgsm": AttackSpec.default("fgsm", 0.1), "pgd": AttackSpec.default("pgd", 0.1, 2)}
+    context = FamilyContext(0.1, 1.0, classifier)
     sources = build_sources(classifier, images, labels, {"test": (images[:4], labels[:4])},
-                            attacks, tmp_path, "random images")
-    plans = [plan for plan in member_grid(("fgsm", "pgd"), ("edsr",), (32,), channels=1)]
+                            ("fgsm", "stripes"), context, tmp_path, "random images",
+                            whitebox_count=6)
+    assert len(sources.train_cached["fgsm"]) == 6 and len(sources.train_clean) == 12
+    plans = member_grid(_mixes("fgsm", "stripes"), parse_archs(("edsr32",)), channels=1)
     recipe = PurifierTraining(steps=2, batch_size=4, crop=8, checkpoint_every=1)
-    members = train_pool(plans, recipe, classifier, sources, attacks, tmp_path,
-                         {"dataset": "fmnist"})
-    assert [m.name for m in members] == ["fgsm-edsr32x2", "pgd-edsr32x2"]
+    members = train_pool(plans, recipe, classifier, sources, tmp_path, {"dataset": "fmnist"})
+    assert [m.name for m in members] == ["fgsm-edsr32x2", "stripes-edsr32x2"]
     metrics = members[1].provenance["metrics"]
-    assert {"test/psnr_clean", "test/psnr_pgd_before", "test/psnr_pgd_after",
-            "test/accuracy_pgd"} <= set(metrics)
-    stamp = (tmp_path / "members" / "pgd-edsr32x2" / "purifier.pt").stat().st_mtime_ns
-    train_pool(plans, recipe, classifier, sources, attacks, tmp_path, {"dataset": "fmnist"})
-    assert (tmp_path / "members" / "pgd-edsr32x2" / "purifier.pt").stat().st_mtime_ns == stamp
+    assert {"test/psnr_clean", "test/psnr_stripes_before", "test/psnr_stripes_after",
+            "test/accuracy_fgsm", "test/accuracy_stripes"} <= set(metrics)
+    stamp = (tmp_path / "members" / "stripes-edsr32x2" / "purifier.pt").stat().st_mtime_ns
+    train_pool(plans, recipe, classifier, sources, tmp_path, {"dataset": "fmnist"})
+    assert (tmp_path / "members" / "stripes-edsr32x2" / "purifier.pt").stat().st_mtime_ns == stamp
 
     collected = collect_members(tmp_path)
     weights = assemble_weights(target, collected, patch=4, halo=None, provenance={"data": "x"})

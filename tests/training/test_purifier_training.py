@@ -8,13 +8,17 @@ from matt.errors import DataError, SpecError
 from matt.models import PurifierSpec, build_purifier
 from matt.training.adversarial import AttackSpec
 from matt.training.measures import psnr
+from matt.training.mixes import mix_named
 from matt.training.pairs import attack_set
+from matt.training.perturbations import FamilyContext
 from matt.training.purifier import (
     PurifierTraining,
+    _plateaued,
     evaluate_purifier,
     random_crops,
     train_purifier,
 )
+from matt.training.sampler import PairSampler
 
 SPEC = PurifierSpec(encoder="edsr", features=8, blocks=1, decoder_widths=(16,), channels=1)
 
@@ -34,20 +38,25 @@ def test_crop_larger_than_the_image_takes_the_whole_image():
     assert noisy.shape == (3, 3, 5, 7)
 
 
+def _sampler(clean: torch.Tensor, family: str = "vertices") -> PairSampler:
+    labels = torch.zeros(len(clean), dtype=torch.int64)
+    return PairSampler(clean, labels, {}, mix_named(family), FamilyContext(0.1, 1.0))
+
+
 def test_training_reduces_the_loss_and_resumes(tmp_path):
     torch.manual_seed(0)
     clean = torch.rand(16, 1, 12, 12) * 0.5 + 0.25
-    adversarial = (clean + 0.1 * torch.randn_like(clean).sign()).clamp(0, 1)
+    sampler = _sampler(clean)
     recipe = PurifierTraining(steps=30, batch_size=8, crop=8, learning_rate=3e-3,
                               checkpoint_every=10)
-    train_purifier(SPEC, recipe, adversarial, clean, tmp_path)
+    train_purifier(SPEC, recipe, sampler, tmp_path)
     losses = [json.loads(line)["loss"] for line in
               (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert len(losses) == 3
     assert losses[-1] < losses[0]
     longer = PurifierTraining(steps=40, batch_size=8, crop=8, learning_rate=3e-3,
                               checkpoint_every=10)
-    train_purifier(SPEC, longer, adversarial, clean, tmp_path)
+    train_purifier(SPEC, longer, sampler, tmp_path)
     steps = [json.loads(line)["step"] for line in
              (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert steps == [10, 20, 30, 40], "resumed at step 30"
@@ -56,10 +65,32 @@ def test_training_reduces_the_loss_and_resumes(tmp_path):
 def test_resuming_another_spec_is_refused(tmp_path):
     clean = torch.rand(4, 1, 8, 8)
     recipe = PurifierTraining(steps=2, batch_size=2, crop=8, checkpoint_every=1)
-    train_purifier(SPEC, recipe, clean, clean, tmp_path)
+    train_purifier(SPEC, recipe, _sampler(clean), tmp_path)
     other = PurifierSpec(encoder="rcan", features=8, blocks=1, decoder_widths=(16,), channels=1)
     with pytest.raises(SpecError, match="another purifier spec"):
-        train_purifier(other, recipe, clean, clean, tmp_path)
+        train_purifier(other, recipe, _sampler(clean), tmp_path)
+
+
+def test_held_out_loss_is_logged_and_a_plateau_stops_training(tmp_path):
+    torch.manual_seed(0)
+    clean = torch.rand(16, 1, 12, 12) * 0.5 + 0.25
+    sampler = _sampler(clean)
+    held_out = sampler.pairs(8, torch.Generator().manual_seed(1))[:2]
+    recipe = PurifierTraining(steps=400, batch_size=4, crop=8, learning_rate=1e-12,
+                              checkpoint_every=2, patience=2, min_improvement=0.1)
+    train_purifier(SPEC, recipe, sampler, tmp_path, held_out)
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all("held_out_loss" in line for line in lines)
+    # a learning rate of 1e-12 cannot improve the held-out loss by 10 %: stop after 3 checks
+    assert lines[-1]["step"] == 6
+
+
+def test_plateau_rule_needs_patience_checks_without_improvement():
+    recipe = PurifierTraining(patience=2, min_improvement=0.01)
+    assert not _plateaued([1.0, 0.9], recipe)
+    assert not _plateaued([1.0, 0.9, 0.95, 0.85], recipe)
+    assert _plateaued([1.0, 0.9, 0.95, 0.899], recipe)
+    assert not _plateaued([1.0, 1.0, 1.0, 1.0], PurifierTraining(patience=0))
 
 
 class _Threshold(nn.Module):

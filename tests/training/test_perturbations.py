@@ -1,0 +1,92 @@
+"""Every registered perturbation family stays in [0, 1] and inside its ball, is reproducible
+from its generator, and changes the image; mixes and the sampler follow their shares."""
+
+import pytest
+import torch
+from torch import nn
+
+from matt.errors import DataError, SpecError
+from matt.training.mixes import MIXES, Mix, mix_named
+from matt.training.perturbations import FamilyContext, family, family_names
+from matt.training.runs import check_run_config
+from matt.training.sampler import PairSampler
+
+CONTEXT = FamilyContext(epsilon=8 / 255, epsilon_l2=1.0,
+                        classifier=nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 4)))
+L2_FAMILIES = {"simba", "l2"}
+
+
+@pytest.mark.parametrize("name", family_names())
+def test_family_stays_in_range_and_in_its_ball(name):
+    clean = torch.rand(6, 3, 16, 16)
+    labels = torch.randint(0, 4, (6,))
+    out = family(name).perturb(clean, labels, CONTEXT, torch.Generator().manual_seed(0))
+    assert out.shape == clean.shape
+    assert out.min() >= 0 and out.max() <= 1
+    delta = (out - clean).flatten(1)
+    if name in L2_FAMILIES:
+        assert delta.norm(dim=1).max() <= CONTEXT.epsilon_l2 + 1e-5
+    else:
+        assert delta.abs().max() <= CONTEXT.epsilon + 1e-6
+    assert (delta.abs().sum(dim=1) > 0).all(), "every image is changed"
+
+
+@pytest.mark.parametrize("name", [n for n in family_names() if not family(n).cached])
+def test_random_family_repeats_with_its_seed_and_differs_without(name):
+    clean = torch.rand(4, 1, 12, 12)
+    labels = torch.zeros(4, dtype=torch.int64)
+    first = family(name).perturb(clean, labels, CONTEXT, torch.Generator().manual_seed(3))
+    again = family(name).perturb(clean, labels, CONTEXT, torch.Generator().manual_seed(3))
+    other = family(name).perturb(clean, labels, CONTEXT, torch.Generator().manual_seed(4))
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+
+
+def test_stripes_start_from_whole_columns_of_plus_or_minus_epsilon():
+    clean = torch.full((50, 1, 12, 12), 0.5)
+    out = family("stripes").perturb(clean, torch.zeros(50, dtype=torch.int64), CONTEXT,
+                                    torch.Generator().manual_seed(0))
+    delta = out - clean
+    assert torch.allclose(delta.abs(), torch.full_like(delta, CONTEXT.epsilon))
+    # most columns keep one sign top to bottom (squares overwrite a few)
+    column_constant = (delta == delta[:, :, :1, :]).all(dim=2).float().mean()
+    assert column_constant > 0.5
+
+
+def test_unknown_family_and_bad_mixes_are_refused():
+    with pytest.raises(SpecError, match="unknown perturbation family"):
+        family("jpeg")
+    with pytest.raises(SpecError, match="sum to 1"):
+        Mix("bad", (("stripes", 0.5), ("squares", 0.2)))
+    with pytest.raises(SpecError, match="named twice"):
+        Mix("bad", (("stripes", 0.5), ("stripes", 0.5)))
+
+
+@pytest.mark.parametrize("name", sorted(MIXES))
+def test_every_default_mix_holds_square_families(name):
+    shares = dict(mix_named(name).shares)
+    assert shares.get("stripes", 0) + shares.get("squares", 0) >= 0.4
+
+
+def test_sampler_follows_the_mix_shares_and_uses_cached_sets():
+    clean = torch.rand(40, 1, 8, 8)
+    labels = torch.zeros(40, dtype=torch.int64)
+    cached = {"pgd": torch.zeros(10, 1, 8, 8)}
+    mix = Mix("half", (("pgd", 0.5), ("vertices", 0.5)))
+    sampler = PairSampler(clean, labels, cached, mix, CONTEXT)
+    perturbed, _originals, names = sampler.pairs(2000, torch.Generator().manual_seed(0))
+    share = names.count("pgd") / len(names)
+    assert 0.45 < share < 0.55
+    rows = torch.tensor([name == "pgd" for name in names])
+    assert (perturbed[rows] == 0).all(), "pgd rows come from the cached set"
+    crops, clean_crops = sampler.crops(5, 4, True, torch.Generator().manual_seed(0))
+    assert crops.shape == clean_crops.shape == (5, 1, 4, 4)
+    with pytest.raises(DataError, match="no cached pgd"):
+        PairSampler(clean, labels, {}, mix, CONTEXT)
+
+
+def test_run_config_refuses_another_configuration(tmp_path):
+    check_run_config(tmp_path, {"dataset": "fmnist", "seed": 0})
+    check_run_config(tmp_path, {"dataset": "fmnist", "seed": 0})
+    with pytest.raises(Exception, match="differs in seed"):
+        check_run_config(tmp_path, {"dataset": "fmnist", "seed": 1})
