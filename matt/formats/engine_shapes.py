@@ -45,9 +45,28 @@ class ShapeRange:
             low <= value <= high for low, value, high in zip(self.min, shape, self.max, strict=True)
         )
 
+    def covers_items(self, item_shape: tuple[int, ...]) -> bool:
+        """Whether items of ``item_shape`` (the shape without the batch) fit the profile."""
+        return len(item_shape) == len(self.min) - 1 and all(
+            low <= value <= high
+            for low, value, high in zip(self.min[1:], item_shape, self.max[1:], strict=True))
+
     def to_dict(self) -> dict[str, Any]:
+        """The manifest's ``profile`` entry."""
         return {"input": self.input_name, "min": list(self.min), "opt": list(self.opt),
                 "max": list(self.max)}
+
+    @classmethod
+    def from_dict(cls, data: object, where: str = "profile") -> ShapeRange:
+        """Read a manifest's ``profile`` entry back; a malformed one is a :class:`SpecError`."""
+        if not isinstance(data, dict):
+            raise SpecError(f"{where}: expected a mapping with input, min, opt, max")
+        try:
+            return cls(str(data["input"]), *(tuple(int(v) for v in data[key])
+                                             for key in ("min", "opt", "max")))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SpecError(f"{where}: malformed shape range ({type(exc).__name__}: {exc})"
+                            ) from None
 
 
 def purifier_shape_range(input_shape: tuple[int, int, int], patch: int, halo: int,

@@ -13,10 +13,11 @@ import torch
 from torch import nn
 
 from matt.models.layers import conv3x3
-from matt.models.registry import Registry
+from matt.models.registry import ENCODERS
 from matt.models.specs import PurifierSpec
 
-ENCODERS: Registry[type[nn.Module]] = Registry("encoder")
+__all__ = ["ENCODERS", "AttentionBlock", "EdsrEncoder", "LocalChannelAttention", "RcanEncoder",
+           "ResidualBlock"]
 
 
 class ResidualBlock(nn.Module):

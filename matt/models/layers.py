@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
 
 def conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, 3, padding=1)
+
+
+def liif_decoder(in_features: int, widths: tuple[int, ...], channels: int) -> nn.Sequential:
+    """LIIF's query decoder on the input grid: a 3×3 conv (the 3×3 unfold + first Linear),
+    ReLU, 1×1 convs, a last 1×1 conv to the image channels."""
+    layers: list[nn.Module] = [nn.Conv2d(in_features, widths[0], 3, padding=1), nn.ReLU()]
+    for width_in, width_out in itertools.pairwise(widths):
+        layers += [nn.Conv2d(width_in, width_out, 1), nn.ReLU()]
+    layers.append(nn.Conv2d(widths[-1], channels, 1))
+    return nn.Sequential(*layers)
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:

@@ -9,23 +9,13 @@ so a fresh purifier starts near the identity; the output is clamped to [0, 1].
 
 from __future__ import annotations
 
-import itertools
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from matt.models.encoders import ENCODERS
-from matt.models.layers import normalize
+from matt.models.layers import liif_decoder, normalize
+from matt.models.registry import ENCODERS
 from matt.models.specs import PurifierSpec
-
-
-def _decoder(in_features: int, widths: tuple[int, ...], channels: int) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv2d(in_features, widths[0], 3, padding=1), nn.ReLU()]
-    for width_in, width_out in itertools.pairwise(widths):
-        layers += [nn.Conv2d(width_in, width_out, 1), nn.ReLU()]
-    layers.append(nn.Conv2d(widths[-1], channels, 1))
-    return nn.Sequential(*layers)
 
 
 class Purifier(nn.Module):
@@ -35,7 +25,7 @@ class Purifier(nn.Module):
         super().__init__()
         self.spec = spec
         self.encoder = ENCODERS.get(spec.encoder)(spec)
-        self.decoder = _decoder(spec.features, spec.decoder_widths, spec.channels)
+        self.decoder = liif_decoder(spec.features, spec.decoder_widths, spec.channels)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         correction = self.decoder(self.encoder(normalize(images)))

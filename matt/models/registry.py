@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from matt.errors import SpecError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 T = TypeVar("T")
 
@@ -39,3 +42,9 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._builders
+
+
+ENCODERS: Registry[Callable[[Any], nn.Module]] = Registry("encoder")
+"""Purifier encoders by name (:mod:`matt.models.encoders` registers ``edsr`` and ``rcan``);
+:class:`~matt.models.specs.PurifierSpec` validates its ``encoder`` against it. Lives here, below
+the specs and the modules, so neither imports the other's module to find it."""

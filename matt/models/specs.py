@@ -6,8 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from matt.errors import SpecError
-
-ENCODER_NAMES = ("edsr", "rcan")
+from matt.models.registry import ENCODERS
 
 
 def _positive(owner: str, name: str, value: object) -> None:
@@ -52,8 +51,9 @@ class PurifierSpec:
 
     def __post_init__(self) -> None:
         owner = "purifier spec"
-        if self.encoder not in ENCODER_NAMES:
-            raise SpecError(f"{owner}: encoder must be in {ENCODER_NAMES}, not {self.encoder!r}")
+        if self.encoder not in ENCODERS:
+            raise SpecError(f"{owner}: encoder must be one of {', '.join(ENCODERS.names())}, "
+                            f"not {self.encoder!r}")
         for name in ("features", "channels", "attention_reduction"):
             _positive(owner, name, getattr(self, name))
         if not isinstance(self.blocks, int) or self.blocks < 0:
@@ -85,23 +85,27 @@ class PurifierSpec:
         """Context pixels per side each output pixel depends on, computed from the built net."""
         from matt.models.layers import receptive_radius
 
-        return receptive_radius(_meta_purifier(self))
+        return receptive_radius(_meta_net(self))
 
     @property
     def macs_per_pixel(self) -> int:
         """Multiply-accumulates per pixel, computed from the built net."""
         from matt.models.layers import macs_per_pixel
 
-        return macs_per_pixel(_meta_purifier(self))
+        return macs_per_pixel(_meta_net(self))
 
 
-def _meta_purifier(spec: PurifierSpec) -> Any:
+def _meta_net(spec: PurifierSpec) -> Any:
+    """The purifier's layers without weights (the meta device): its encoder from the registry
+    and its decoder, as :class:`matt.models.purifier.Purifier` stacks them."""
     import torch
+    from torch import nn
 
-    from matt.models.purifier import Purifier
+    from matt.models.layers import liif_decoder
 
     with torch.device("meta"):
-        return Purifier(spec)
+        return nn.Sequential(ENCODERS.get(spec.encoder)(spec),
+                             liif_decoder(spec.features, spec.decoder_widths, spec.channels))
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import importlib.util
 import logging
 from dataclasses import dataclass
 
 from matt.errors import BackendUnavailable, InputError
+from matt.runtime.backends import backend_names, get_backend
+from matt.runtime.backends.onnxruntime import ort_cuda_provider
 
 LOG = logging.getLogger("matt.runtime")
-BACKENDS = ("onnxruntime", "tensorrt", "torch")
+__all__ = ["BackendChoice", "available_backends", "choose_backend", "cuda_device_count",
+           "ort_cuda_provider", "parse_device", "unavailable_reason"]
 
 
 @functools.cache
@@ -31,20 +33,6 @@ def cuda_device_count() -> int:
     return count.value
 
 
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def ort_cuda_provider() -> bool:
-    """Whether the installed ONNX Runtime has the CUDA execution provider (onnxruntime-gpu)."""
-    import onnxruntime
-
-    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-
-
 def parse_device(device: str | None) -> str | None:
     """``None``, ``cpu``, ``cuda`` or ``cuda:N`` → ``None``, ``cpu`` or ``cuda:N``."""
     if device is None or device == "cpu":
@@ -58,40 +46,19 @@ def parse_device(device: str | None) -> str | None:
 
 def unavailable_reason(backend: str, device: str) -> str | None:
     """Why ``backend`` cannot run on ``device`` here, or ``None`` when it can."""
+    chosen = get_backend(backend)  # an unknown name is an InputError listing the known ones
     gpu = device.startswith("cuda")
     if gpu and cuda_device_count() == 0:
         return "no CUDA GPU is visible (libcuda not found or no device)"
     if gpu and int(device.split(":")[1]) >= cuda_device_count():
         return f"{device} does not exist ({cuda_device_count()} CUDA device(s))"
-    if backend == "onnxruntime":
-        if gpu and not ort_cuda_provider():
-            return "onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu)"
-        return None
-    if backend == "tensorrt":
-        if not gpu:
-            return "TensorRT runs on a CUDA GPU only"
-        if not _importable("tensorrt"):
-            return "the tensorrt package is not installed (pip install 'matt[gpu]')"
-        if not _importable("cuda.bindings") and not _importable("cuda.cudart"):
-            return "cuda-python is not installed (pip install cuda-python)"
-        return None
-    if backend == "torch":
-        if not _importable("torch"):
-            return "torch is not installed"
-        return _torch_cuda_reason() if gpu else None
-    raise InputError(f"unknown backend {backend!r}; choose from {', '.join(('auto', *BACKENDS))}")
-
-
-def _torch_cuda_reason() -> str | None:
-    import torch
-
-    return None if torch.cuda.is_available() else "this torch build has no CUDA"
+    return chosen.unavailable_reason(device)
 
 
 def available_backends() -> list[str]:
     """Every ``backend@device`` that can run here, e.g. ``['onnxruntime@cpu', 'torch@cpu']``."""
     devices = ["cpu"] + [f"cuda:{index}" for index in range(cuda_device_count())]
-    return [f"{backend}@{device}" for backend in BACKENDS for device in devices
+    return [f"{backend}@{device}" for backend in backend_names() for device in devices
             if unavailable_reason(backend, device) is None]
 
 
@@ -105,21 +72,21 @@ class BackendChoice:
 def choose_backend(backend: str = "auto", device: str | None = None) -> BackendChoice:
     """Resolve ``auto`` and a default device; refuse a backend that cannot run here.
 
-    ``auto``: TensorRT on a GPU with TensorRT, ONNX Runtime-CUDA on a GPU without it,
-    ONNX Runtime-CPU otherwise. A named backend without a device takes the GPU when it can.
+    ``auto``: the registry's order of preference (``Backend.auto_gpu`` / ``auto_cpu``):
+    TensorRT on a GPU with TensorRT, ONNX Runtime-CUDA on a GPU without it, ONNX Runtime-CPU
+    otherwise. A named backend without a device takes the GPU when it can.
 
     Raises:
         BackendUnavailable: the backend cannot run here; the message lists the ones that can.
+        InputError: an unknown backend or a malformed device.
     """
     device = parse_device(device)
     if backend == "auto":
         return _auto(device)
-    if backend not in BACKENDS:
-        raise InputError(f"unknown backend {backend!r}; choose from "
-                         f"{', '.join(('auto', *BACKENDS))}")
+    chosen = get_backend(backend)
     if device is None:
         gpu_usable = unavailable_reason(backend, "cuda:0") is None
-        device = "cuda:0" if backend == "tensorrt" or gpu_usable else "cpu"
+        device = "cuda:0" if chosen.gpu_only or gpu_usable else "cpu"
     reason = unavailable_reason(backend, device)
     if reason is not None:
         raise BackendUnavailable(f"backend {backend!r} on {device} cannot run here: {reason}; "
@@ -127,16 +94,33 @@ def choose_backend(backend: str = "auto", device: str | None = None) -> BackendC
     return BackendChoice(backend, device, "asked for")
 
 
-def _auto(device: str | None) -> BackendChoice:
+def _auto_candidates(device: str | None) -> list[tuple[str, str, str]]:
+    """(backend, device, why) in the order ``auto`` tries them."""
+    backends = [get_backend(name) for name in backend_names()]
     candidates = []
     if device != "cpu":
         gpu = device or "cuda:0"
-        candidates += [("tensorrt", gpu, "a GPU with TensorRT"),
-                       ("onnxruntime", gpu, "a GPU without TensorRT")]
+        ranked = sorted((b for b in backends if b.auto_gpu is not None),
+                        key=lambda b: b.auto_gpu or 0)
+        for position, chosen in enumerate(ranked):
+            better = [b.name for b in ranked[:position]]
+            why = (f"a GPU without {' or '.join(_label(n) for n in better)}" if better
+                   else f"a GPU with {_label(chosen.name)}")
+            candidates.append((chosen.name, gpu, why))
     if device in (None, "cpu"):
-        candidates.append(("onnxruntime", "cpu", "no usable GPU"))
+        ranked = sorted((b for b in backends if b.auto_cpu is not None),
+                        key=lambda b: b.auto_cpu or 0)
+        candidates += [(b.name, "cpu", "no usable GPU") for b in ranked]
+    return candidates
+
+
+def _label(name: str) -> str:
+    return {"tensorrt": "TensorRT", "onnxruntime": "ONNX Runtime"}.get(name, name)
+
+
+def _auto(device: str | None) -> BackendChoice:
     reasons = []
-    for backend, where, why in candidates:
+    for backend, where, why in _auto_candidates(device):
         reason = unavailable_reason(backend, where)
         if reason is None:
             LOG.info("backend auto: %s on %s (%s)", backend, where, why)

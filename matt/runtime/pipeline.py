@@ -1,9 +1,13 @@
-"""``Pipeline``: a bundle loaded once, then purify / predict / classify batches of queries.
+"""``Pipeline``: a bundle loaded once, then purify / predict batches of queries.
 
 ::
 
     with Pipeline.load("bundles/cifar10") as pipe:      # backend="auto"
-        probabilities = pipe.predict(images)            # float32 NCHW in [0, 1]
+        probabilities = pipe.predict(images)            # NCHW (or CHW) in [0, 1], or uint8
+
+``predict`` and ``purify`` take what ML code holds (``docs/api.md``): float32 or float64 in
+[0, 1], uint8 in 0..255 (divided by 255), a single CHW image, a torch tensor when torch is
+installed. ``classify_undefended`` is the classifier alone, the baseline without MATT.
 
 The ONNX Runtime path imports neither torch nor anything that does; the torch backend is
 imported only when asked for.
@@ -14,24 +18,22 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from matt.bundle import Bundle, Manifest, load_bundle
-from matt.core import EngineDraw, PatchPlan, check_image_batch
+from matt.core import EngineDraw, NDArray, PatchPlan, as_image_batch
 from matt.errors import BackendUnavailable, InputError
+from matt.formats.bundle import Bundle, Manifest, load_bundle
+from matt.runtime.backends import EngineRequest, check_precision, get_backend
 from matt.runtime.devices import BackendChoice, choose_backend
 from matt.runtime.engines.base import Concurrency, EngineSet
-from matt.runtime.precision import ModelSelection, check_precision, select_pool
-from matt.runtime.scheduler import PatchScheduler, run_chunked
+from matt.runtime.pool import select_pool
+from matt.runtime.scheduler import PIXELS_PER_CALL, PatchScheduler, run_chunked
 
 LOG = logging.getLogger("matt.runtime")
-PRECISIONS_BY_BACKEND = {"onnxruntime": ("fp32", "int8"), "tensorrt": ("fp32", "fp16", "int8"),
-                         "torch": ("fp32",)}
 
 
 @dataclass
@@ -61,15 +63,17 @@ class Pipeline:
     """
 
     def __init__(self, manifest: Manifest, engines: EngineSet, *, choice: BackendChoice,
-                 pool_indices: tuple[int, ...], patch: int, halo: int, seed: int | None) -> None:
+                 pool_indices: tuple[int, ...], patch: int, halo: int, seed: int | None,
+                 pixels_per_call: int = PIXELS_PER_CALL) -> None:
         self.manifest = manifest
         self.backend_name = choice.backend
         self.device = choice.device
         self.pool_indices = pool_indices
         self.patch, self.halo = patch, halo
         self.seeded = seed is not None
+        self.pixels_per_call = pixels_per_call
         scheduler = PatchScheduler(engines.purifiers, patch, halo, engines.concurrency,
-                                   engines.workers)
+                                   engines.workers, pixels_per_call=pixels_per_call)
         self._loaded = _Loaded(engines, scheduler)
         self._draw = EngineDraw(len(pool_indices), seed)
         self._owner = True
@@ -103,11 +107,12 @@ class Pipeline:
         if not isinstance(bundle, Bundle):
             bundle = load_bundle(bundle)
         choice = choose_backend(backend, device)
-        check_precision(precision, PRECISIONS_BY_BACKEND[choice.backend], choice.backend)
+        check_precision(precision, choice.backend)
         manifest = bundle.manifest
         indices = select_pool(pool, len(manifest.purifiers))
         patch, halo = _tiling(manifest, patch, halo)
-        engines = _open_engines(choice, bundle, indices, precision, patch, halo)
+        request = _request(manifest, bundle, None, choice.device, indices, precision, patch, halo)
+        engines = get_backend(choice.backend).open(request)
         return cls(manifest, engines, choice=choice, pool_indices=indices, patch=patch,
                    halo=halo, seed=seed)
 
@@ -128,7 +133,8 @@ class Pipeline:
         manifest = torch_engine.manifest_from_weights(loaded, weights)
         indices = select_pool(pool, len(manifest.purifiers))
         patch, halo = _tiling(manifest, patch, halo)
-        engines = torch_engine.open_engines(loaded, indices, choice.device)
+        request = _request(manifest, None, loaded, choice.device, indices, "fp32", patch, halo)
+        engines = get_backend("torch").open(request)
         return cls(manifest, engines, choice=choice, pool_indices=indices, patch=patch,
                    halo=halo, seed=seed)
 
@@ -162,30 +168,48 @@ class Pipeline:
         view._owner = False
         return view
 
-    def purify(self, images: np.ndarray) -> np.ndarray:
-        """Random patch-wise purification: float32 NCHW in [0, 1] → the same shape."""
-        checked = self._check(images)
-        return self._loaded.scheduler.purify(checked, self._draw)
+    def purify(self, images: Any) -> NDArray:
+        """Random patch-wise purification: float32 in [0, 1], the shape of ``images``.
 
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        """Probabilities (N, classes), float32, of the MATT-purified images."""
-        return self._classify(self.purify(images))
+        ``images``: NCHW or one CHW image; float32 / float64 in [0, 1] or uint8 in 0..255;
+        a numpy array or a torch tensor. Values outside the range are an :class:`InputError`.
+        """
+        batch, single = self._check(images)
+        purified = self._loaded.scheduler.purify(batch, self._draw)
+        return purified[0] if single else purified
 
-    def classify(self, images: np.ndarray) -> np.ndarray:
-        """Probabilities without purification: the undefended baseline."""
-        return self._classify(self._check(images))
+    def predict(self, images: Any) -> NDArray:
+        """Probabilities (N, classes), float32, of the MATT-purified images (the product).
 
-    def _classify(self, images: np.ndarray) -> np.ndarray:
+        Takes what :meth:`purify` takes; one CHW image gives (classes,).
+        """
+        batch, single = self._check(images)
+        probabilities = self._classify(self._loaded.scheduler.purify(batch, self._draw))
+        return probabilities[0] if single else probabilities
+
+    def classify_undefended(self, images: Any) -> NDArray:
+        """Probabilities of the classifier alone, without MATT: the undefended baseline."""
+        batch, single = self._check(images)
+        probabilities = self._classify(batch)
+        return probabilities[0] if single else probabilities
+
+    def classify(self, images: Any) -> NDArray:
+        """Deprecated name of :meth:`classify_undefended` (kept for one release)."""
+        warnings.warn("Pipeline.classify is the undefended classifier and is renamed "
+                      "classify_undefended; use predict for the defended model",
+                      DeprecationWarning, stacklevel=2)
+        return self.classify_undefended(images)
+
+    def _classify(self, images: NDArray) -> NDArray:
         classifier = self._loaded.engines.classifier
         if self._loaded.engines.concurrency is Concurrency.STREAMS:
             return classifier.run(images)  # GPU runners split by their own capacity
-        return run_chunked(classifier, images)
+        return run_chunked(classifier, images, self.pixels_per_call)
 
-    def _check(self, images: np.ndarray) -> np.ndarray:
+    def _check(self, images: Any) -> tuple[NDArray, bool]:
         if self._loaded.closed:
             raise BackendUnavailable("this pipeline was closed; load it again")
-        channels, height, width = self.manifest.input_shape
-        return check_image_batch(images, channels=channels, height=height, width=width)
+        return as_image_batch(images, self.manifest.input_shape)
 
     def close(self) -> None:
         """Free the engines (only the pipeline that loaded them does; views do nothing)."""
@@ -222,22 +246,10 @@ def _tiling(manifest: Manifest, patch: int | None, halo: int | None) -> tuple[in
     return patch, halo
 
 
-def _open_engines(choice: BackendChoice, bundle: Bundle, indices: tuple[int, ...],
-                  precision: str, patch: int, halo: int) -> EngineSet:
-    if choice.backend == "onnxruntime":
-        from matt.runtime.engines import ort_engine
-
-        models = ModelSelection.from_bundle(bundle, indices, precision)
-        return ort_engine.open_engines(models, choice.device)
-    if choice.backend == "tensorrt":
-        from matt.runtime.engines import trt_engine
-
-        channels, height, width = bundle.manifest.input_shape
-        plan = PatchPlan.for_patch(height, width, patch, halo)
-        return trt_engine.open_engines(bundle, indices, precision, choice.device,
-                                       (channels, *plan.window_shape), plan.patches_per_image)
-    from matt.runtime.engines import torch_engine
-
-    weights = torch_engine.weights_beside(bundle)
-    return torch_engine.open_engines(torch_engine.load_weights_file(weights), indices,
-                                     choice.device)
+def _request(manifest: Manifest, bundle: Bundle | None, weights: Any, device: str,
+             indices: tuple[int, ...], precision: str, patch: int, halo: int) -> EngineRequest:
+    channels, height, width = manifest.input_shape
+    plan = PatchPlan.for_patch(height, width, patch, halo)
+    window_h, window_w = plan.window_shape
+    return EngineRequest(bundle, indices, precision, device, (channels, window_h, window_w),
+                         plan.patches_per_image, weights)

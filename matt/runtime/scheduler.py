@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from matt.core import EngineDraw, PatchPlan, extract_windows, group_by_engine, stitch_windows
+from matt.core.types import IndexArray, NDArray
+from matt.errors import InputError
 from matt.runtime.engines.base import Concurrency, Pending, Runner
 
 PIXELS_PER_CALL = 1 << 14
@@ -27,18 +29,20 @@ cache and spare ONNX Runtime the page faults of large fresh buffers, so they cos
 window than large ones, without a memory arena (measured: ``docs/runtime.md``)."""
 
 
-def items_per_call(item_shape: tuple[int, ...]) -> int:
-    """How many items of shape (C, H, W) fit in :data:`PIXELS_PER_CALL`."""
-    return max(1, PIXELS_PER_CALL // (item_shape[-2] * item_shape[-1]))
+def items_per_call(item_shape: tuple[int, ...], pixels_per_call: int = PIXELS_PER_CALL) -> int:
+    """How many items of shape (C, H, W) fit in ``pixels_per_call`` (the default:
+    :data:`PIXELS_PER_CALL`)."""
+    return max(1, pixels_per_call // (item_shape[-2] * item_shape[-1]))
 
 
-def split(indices: np.ndarray, size: int) -> list[np.ndarray]:
+def split(indices: IndexArray, size: int) -> list[IndexArray]:
     return [indices[start:start + size] for start in range(0, len(indices), size)]
 
 
-def run_chunked(runner: Runner, batch: np.ndarray) -> np.ndarray:
+def run_chunked(runner: Runner, batch: NDArray, pixels_per_call: int = PIXELS_PER_CALL
+                ) -> NDArray:
     """Run ``batch`` through ``runner`` in calls of at most :func:`items_per_call` items."""
-    size = items_per_call(batch.shape[1:])
+    size = items_per_call(batch.shape[1:], pixels_per_call)
     if batch.shape[0] <= size:
         return runner.run(batch)
     return np.concatenate([runner.run(batch[start:start + size])
@@ -54,14 +58,20 @@ class PatchScheduler:
         halo: context pixels cut around every patch; only the interior is kept.
         concurrency: how the engines of one batch run side by side.
         workers: host threads for :attr:`Concurrency.THREADS` (default: one per CPU).
+        pixels_per_call: most pixels per CPU engine call (measured by ``matt.bench.tune``).
 
     Thread-safe: plans are cached under a lock, the draw has its own lock, runners guard
     themselves, and every call works on its own arrays.
     """
 
     def __init__(self, engines: Sequence[Runner], patch: int, halo: int,
-                 concurrency: Concurrency, workers: int | None = None) -> None:
+                 concurrency: Concurrency, workers: int | None = None, *,
+                 pixels_per_call: int = PIXELS_PER_CALL) -> None:
+        if isinstance(pixels_per_call, bool) or not isinstance(pixels_per_call, int) \
+                or pixels_per_call < 1:
+            raise InputError(f"pixels_per_call must be a positive integer, got {pixels_per_call!r}")
         self.engines = list(engines)
+        self.pixels_per_call = pixels_per_call
         self.patch, self.halo = patch, halo
         self.concurrency = concurrency
         self._plans: dict[tuple[int, int], PatchPlan] = {}
@@ -85,7 +95,7 @@ class PatchScheduler:
                 self._plans[(height, width)] = plan
             return plan
 
-    def purify(self, images: np.ndarray, draw: EngineDraw) -> np.ndarray:
+    def purify(self, images: NDArray, draw: EngineDraw) -> NDArray:
         """Purify a checked float32 NCHW batch; ``draw`` picks the engine of every window."""
         plan = self.plan_for(images.shape[2], images.shape[3])
         windows = extract_windows(images, plan)
@@ -93,7 +103,7 @@ class PatchScheduler:
         purified = np.empty_like(windows)
         groups = group_by_engine(engine_ids, self.pool_size)
         if self.concurrency is not Concurrency.STREAMS:  # GPU runners hold their own capacity
-            size = items_per_call(plan.window_shape)
+            size = items_per_call(plan.window_shape, self.pixels_per_call)
             if self.concurrency is Concurrency.THREADS:  # every worker gets a share, even at K=1
                 size = min(size, -(-windows.shape[0] // self.workers))
             groups = [(engine, part) for engine, indices in groups for part in split(indices, size)]
@@ -101,11 +111,11 @@ class PatchScheduler:
             purified[indices] = output
         return stitch_windows(purified, plan, images.shape[0])
 
-    def _run_groups(self, windows: np.ndarray, groups: list[tuple[int, np.ndarray]]
-                    ) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _run_groups(self, windows: NDArray, groups: list[tuple[int, NDArray]]
+                    ) -> list[tuple[NDArray, NDArray]]:
         if self.concurrency is Concurrency.STREAMS:
             # Launch every engine on its own stream first, then wait: the engines overlap.
-            pending: list[tuple[np.ndarray, Pending]] = []
+            pending: list[tuple[NDArray, Pending]] = []
             try:
                 for engine, indices in groups:
                     pending.append((indices, self.engines[engine].launch(windows[indices])))
@@ -131,8 +141,8 @@ class PatchScheduler:
             return results
         return self._run_share(windows, groups)
 
-    def _run_share(self, windows: np.ndarray, groups: list[tuple[int, np.ndarray]]
-                   ) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _run_share(self, windows: NDArray, groups: list[tuple[int, NDArray]]
+                   ) -> list[tuple[NDArray, NDArray]]:
         return [(indices, self.engines[engine].run(windows[indices])) for engine, indices in groups]
 
     def close(self) -> None:
@@ -141,10 +151,10 @@ class PatchScheduler:
             self._executor = None
 
 
-def _balance(groups: list[tuple[int, np.ndarray]], workers: int
-             ) -> list[list[tuple[int, np.ndarray]]]:
+def _balance(groups: list[tuple[int, NDArray]], workers: int
+             ) -> list[list[tuple[int, NDArray]]]:
     """Share the calls among ``workers`` lists of about equal windows (largest first)."""
-    shares: list[list[tuple[int, np.ndarray]]] = [[] for _ in range(workers)]
+    shares: list[list[tuple[int, NDArray]]] = [[] for _ in range(workers)]
     loads = [0] * workers
     for group in sorted(groups, key=lambda g: -len(g[1])):
         lightest = loads.index(min(loads))
@@ -153,7 +163,7 @@ def _balance(groups: list[tuple[int, np.ndarray]], workers: int
     return [share for share in shares if share]
 
 
-def _drain(pending: list[tuple[np.ndarray, Pending]]) -> None:
+def _drain(pending: list[tuple[NDArray, Pending]]) -> None:
     """Wait for runs already launched, so their engines are free again, then give up."""
     for _, handle in pending:
         try:

@@ -24,8 +24,10 @@ def _with(images: np.ndarray, index: tuple, value: float) -> np.ndarray:
 
 GOOD = random_images((2, 3, 32, 32))
 BAD_BATCHES = [
-    (GOOD.astype(np.float64), "float32"),
-    (GOOD[0], "NCHW"),
+    (_with(GOOD.astype(np.float64), (0, 0, 1, 1), 1.0 + 1e-12), r"\[0, 1\]"),
+    (_with(GOOD.astype(np.float64), (0, 0, 1, 1), -1e-300), r"\[0, 1\]"),
+    (GOOD[0, 0], "NCHW"),
+    (GOOD[0, :1], "channels 3"),
     (GOOD[:0], "empty"),
     (random_images((2, 1, 32, 32)), "channels 3"),
     (random_images((2, 3, 28, 32)), "height 32"),
@@ -34,12 +36,13 @@ BAD_BATCHES = [
     (_with(GOOD, (0, 0, 1, 1), 1.5), r"\[0, 1\]"),
     (_with(GOOD, (0, 0, 1, 1), -0.1), r"\[0, 1\]"),
     (GOOD.tolist(), "numpy array"),
-    ((GOOD * 255).astype(np.uint8), "float32"),
+    ((GOOD * 255).astype(np.int64), "float32 or float64 in \\[0, 1\\], or uint8"),
+    (GOOD.astype(np.float16), "got float16"),
 ]
 
 
 @pytest.mark.parametrize(("images", "message"), BAD_BATCHES)
-@pytest.mark.parametrize("call", ["purify", "predict", "classify"])
+@pytest.mark.parametrize("call", ["purify", "predict", "classify_undefended"])
 def test_bad_batches_are_refused(pipe, call, images, message):
     with pytest.raises(InputError, match=message):
         getattr(pipe, call)(images)

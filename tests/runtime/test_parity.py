@@ -57,7 +57,7 @@ def test_predict_classifies_the_purified_images(rgb_bundle):
     images = random_images((6, *bundle.manifest.input_shape), seed=4)
     with Pipeline.load(bundle, backend="onnxruntime", seed=8) as pipe:
         probabilities = pipe.predict(images)
-        undefended = pipe.classify(images)
+        undefended = pipe.classify_undefended(images)
     purified = reference(weights_path, pipe.pool_indices, pipe.patch, pipe.halo, 8)(
         torch.from_numpy(images))
     with torch.no_grad():
@@ -134,7 +134,7 @@ def test_large_batches_run_in_bounded_calls_with_the_same_result(rgb_bundle):
     batch = items_per_call(bundle.manifest.input_shape) + 9
     images = random_images((batch, *bundle.manifest.input_shape), seed=12)
     with Pipeline.load(bundle, backend="onnxruntime", seed=1) as pipe:
-        whole = pipe.classify(images)
+        whole = pipe.classify_undefended(images)
         half = batch // 2
-        parts = np.concatenate([pipe.classify(images[:half]), pipe.classify(images[half:])])
+        parts = np.concatenate([pipe.classify_undefended(images[:half]), pipe.classify_undefended(images[half:])])
     np.testing.assert_allclose(whole, parts, atol=1e-6)

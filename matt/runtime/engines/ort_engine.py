@@ -1,7 +1,7 @@
 """ONNX Runtime engines: the CPU execution provider, or CUDA where onnxruntime-gpu and a GPU are.
 
 No torch here: this is the serving path of a CPU deployment. Session options were chosen by
-measurement on a 2-core CPU (``python -m matt.runtime.tune``; numbers in ``docs/runtime.md``).
+measurement on a 2-core CPU (``python -m matt.bench.tune``; numbers in ``docs/runtime.md``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from matt.bundle import CLASSIFIER_INPUT, CLASSIFIER_OUTPUT, PURIFIER_INPUT, PURIFIER_OUTPUT
 from matt.errors import BundleError, InputError
+from matt.formats.bundle import CLASSIFIER_INPUT, CLASSIFIER_OUTPUT, PURIFIER_INPUT, PURIFIER_OUTPUT
 from matt.runtime.engines.base import Concurrency, EngineSet, Runner
 from matt.runtime.precision import ModelSelection
 

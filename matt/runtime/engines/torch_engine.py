@@ -15,10 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from matt.bundle import Bundle, Manifest, ModelFile, sha256_file
 from matt.errors import BackendUnavailable, BundleError
+from matt.formats.bundle import Bundle, Manifest, ModelFile
+from matt.formats.checksums import sha256_file
+from matt.formats.weights import WeightsFile, load_weights
 from matt.runtime.engines.base import Concurrency, Done, EngineSet, Pending, Runner, check_inputs
-from matt.training.weights import WeightsFile, load_weights
 
 
 class _WithSoftmax(nn.Module):

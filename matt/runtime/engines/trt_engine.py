@@ -20,16 +20,19 @@ from typing import Any
 
 import numpy as np
 
-from matt.bundle import (
+from matt.core.files import write_bytes_atomic
+from matt.errors import BackendUnavailable, BundleError, InputError
+from matt.formats.bundle import (
     CLASSIFIER_INPUT,
     CLASSIFIER_OUTPUT,
+    INT8_SYMMETRIC,
     PURIFIER_INPUT,
     PURIFIER_OUTPUT,
     Bundle,
+    EngineVariant,
     ModelFile,
+    engine_variant_name,
 )
-from matt.core.files import write_bytes_atomic
-from matt.errors import BackendUnavailable, BundleError
 from matt.runtime.engines.base import Concurrency, Done, EngineSet, Pending, Runner, check_inputs
 
 LOG = logging.getLogger("matt.runtime")
@@ -135,7 +138,7 @@ class TensorRTRunner(Runner):
     def launch(self, inputs: np.ndarray) -> Pending:
         check_inputs(self.name, inputs)
         if tuple(inputs.shape[1:]) != self.buffers.item_in:
-            raise BackendUnavailable(f"{self.name}: the engine was built for items of shape "
+            raise InputError(f"{self.name}: the engine was built for items of shape "
                                      f"{self.buffers.item_in}, got {tuple(inputs.shape[1:])}")
         if inputs.shape[0] > self.buffers.capacity:
             return Done(self._run(inputs))
@@ -187,32 +190,32 @@ class EngineSource:
     name: str
     onnx: Path
     plan: Path | None = None
-    profile: dict[str, Any] | None = None
+    variant: EngineVariant | None = None
 
     def plan_covers(self, item_shape: tuple[int, ...]) -> bool:
-        if self.plan is None or not self.profile:
-            return False
-        low, high = self.profile["min"][1:], self.profile["max"][1:]
-        return all(a <= size <= b for a, size, b in zip(low, item_shape, high, strict=True))
+        return self.plan is not None and self.variant is not None and \
+            self.variant.covers_items(item_shape)
 
 
 def _source(bundle: Bundle, model: ModelFile, precision: str) -> EngineSource:
-    plan = model.variants.get(f"tensorrt-{precision}")
-    onnx_variant = "int8-symmetric" if precision == "int8" else None
+    plan = model.variants.get(engine_variant_name(precision))
+    onnx_variant = INT8_SYMMETRIC if precision == "int8" else None
     if onnx_variant is not None and onnx_variant not in model.variants and plan is None:
         raise BundleError(f"{bundle.root}: {model.name} has no {onnx_variant} graph or INT8 "
                           "engine; export with matt-export --precision int8")
-    onnx = bundle.path(model.variants[onnx_variant]["file"] if onnx_variant in model.variants
+    onnx = bundle.path(model.variants[onnx_variant].file
+                       if onnx_variant is not None and onnx_variant in model.variants
                        else model.file)
     if plan is None:
         return EngineSource(model.name, onnx)
-    return EngineSource(model.name, onnx, bundle.path(plan["file"]), plan.get("profile"))
+    engine = plan if isinstance(plan, EngineVariant) else None
+    return EngineSource(model.name, onnx, bundle.path(plan.file), engine)
 
 
 def _engine(runtime: Any, source: EngineSource, input_name: str, item_shape: tuple[int, ...],
             capacity: int, precision: str) -> Any:
     """Deserialize the bundle's plan when it fits here, else build one from ONNX."""
-    if source.plan_covers(item_shape):
+    if source.plan is not None and source.plan_covers(item_shape):
         engine = runtime.deserialize_cuda_engine(source.plan.read_bytes())
         if engine is not None:
             return engine
