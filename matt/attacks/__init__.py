@@ -1,7 +1,15 @@
 """Query-based attacks with per-image query accounting (NES, SimBA, Square, Boundary, HSJ)."""
 
-from matt.attacks.art_attacks import SimbaAttack, SquareAttack
+from matt.attacks.art_attacks import ArtSquareAttack, SimbaAttack
 from matt.attacks.base import Attack
+from matt.attacks.batched import (
+    BatchCounter,
+    BatchedAttack,
+    BatchedNes,
+    BatchedSquare,
+    EotNes,
+    EotSquare,
+)
 from matt.attacks.counter import (
     AttackDiverged,
     QueryBudgetExhausted,
@@ -12,28 +20,33 @@ from matt.attacks.counter import (
     margin_of,
 )
 from matt.attacks.foolbox_attacks import BoundaryAttack, HopSkipJumpAttack
-from matt.attacks.nes import NesAttack
-from matt.attacks.registry import ATTACKS, build_attack
+from matt.attacks.registry import ATTACKS, attack_base_name, build_attack
 from matt.attacks.target import Target
 from matt.attacks.threat import DATASET_EPSILONS, ThreatModel, default_threat
 
 __all__ = [
     "ATTACKS",
     "DATASET_EPSILONS",
+    "ArtSquareAttack",
     "Attack",
     "AttackDiverged",
+    "BatchCounter",
+    "BatchedAttack",
+    "BatchedNes",
+    "BatchedSquare",
     "BoundaryAttack",
+    "EotNes",
+    "EotSquare",
     "HopSkipJumpAttack",
-    "NesAttack",
     "QueryBudgetExhausted",
     "QueryCounter",
     "QueryTrace",
     "SimbaAttack",
-    "SquareAttack",
     "StopAttack",
     "Target",
     "TargetFooled",
     "ThreatModel",
+    "attack_base_name",
     "build_attack",
     "default_threat",
     "margin_of",

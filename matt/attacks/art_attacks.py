@@ -38,8 +38,11 @@ def art_black_box(model: QueryCounter, image: np.ndarray, *, as_logits: bool):
 
 
 @dataclass(frozen=True)
-class SquareAttack(Attack):
-    """Square Attack (Andriushchenko et al., 2020), ART's ``SquareAttack``.
+class ArtSquareAttack(Attack):
+    """Square Attack (Andriushchenko et al., 2020), ART's ``SquareAttack``, image by image.
+
+    Kept beside the batched :class:`~matt.attacks.batched.BatchedSquare` (``square``) as the
+    library's reference: the test suite checks that both break the same share of images.
 
     ``p_init`` is the fraction of pixels changed at the start (paper Table 6: 0.05 ~ 0.5; 0.05
     is the original authors' ℓ∞ setting, the strongest of the range); it halves on ART's schedule
@@ -49,7 +52,7 @@ class SquareAttack(Attack):
     p_init: float = 0.05
     restarts: int = 1
 
-    name: ClassVar[str] = "square"
+    name: ClassVar[str] = "square-art"
     norm: ClassVar[str] = "linf"
     uses_scores: ClassVar[bool] = True
     library: ClassVar[str] = "art"

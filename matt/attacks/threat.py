@@ -57,6 +57,15 @@ class ThreatModel:
         """Which images of the batch lie inside the ball (boolean per image)."""
         return self.distances(images, origin) <= self.epsilon + _TOLERANCE
 
+    def contains_each(self, images: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        """Row ``i`` of ``images`` inside the ball around row ``i`` of ``origins``."""
+        delta = (images - origins).reshape(len(images), -1).astype(np.float64)
+        if self.norm == "linf":
+            distances = np.abs(delta).max(axis=1) if delta.size else np.zeros(len(images))
+        else:
+            distances = np.sqrt((delta**2).sum(axis=1))
+        return distances <= self.epsilon + _TOLERANCE
+
     def project(self, images: np.ndarray, origin: np.ndarray) -> np.ndarray:
         """The nearest points of the ball, clipped to [0, 1] (float32)."""
         delta = images.astype(np.float64) - origin[None]

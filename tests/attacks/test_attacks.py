@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matt.attacks import ATTACKS, NesAttack, SquareAttack, build_attack, default_threat
+from matt.attacks import (
+    ATTACKS,
+    ArtSquareAttack,
+    BatchedNes,
+    BatchedSquare,
+    build_attack,
+    default_threat,
+)
 from matt.errors import InputError, SpecError
 from tests.attacks.conftest import CnnTarget
 
@@ -44,7 +51,7 @@ def test_square_drives_accuracy_down_within_a_small_budget(tiny_cnn, correct_ima
 def test_a_random_target_is_queried_to_the_budget(tiny_cnn, correct_images):
     images, labels = correct_images
     target = CnnTarget(tiny_cnn, noise=0.05)
-    attack = NesAttack(learning_rate=0.03)
+    attack = BatchedNes(learning_rate=0.03)
     trace = attack(target, images[0], int(labels[0]), threat=default_threat("fmnist", "linf"),
                    budgets=(150,), seed=0)
     assert trace.queries_used == 150 == len(target.seen)
@@ -52,9 +59,18 @@ def test_a_random_target_is_queried_to_the_budget(tiny_cnn, correct_images):
 
 def test_hyper_parameters_are_validated():
     with pytest.raises(SpecError):
-        NesAttack(samples=3)
+        BatchedNes(samples=3)
     with pytest.raises(SpecError):
-        SquareAttack(p_init=1.5)
+        BatchedSquare(p_init=1.5)
+    with pytest.raises(SpecError):
+        ArtSquareAttack(p_init=1.5)
+    with pytest.raises(SpecError):
+        BatchedSquare(eot_samples=0)
+    with pytest.raises(InputError, match="not key=value"):
+        build_attack("square:pinit=0.1")
+    with pytest.raises(InputError, match="is not a float"):
+        build_attack("square:p_init=lots")
+    assert build_attack("eot-square:eot_samples=10", "fmnist").eot_samples == 10
     with pytest.raises(InputError):
         build_attack("pgd")
     with pytest.raises(SpecError):
