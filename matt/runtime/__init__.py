@@ -5,9 +5,10 @@ on a GPU without it, ONNX Runtime on the CPU otherwise. The ONNX Runtime path ne
 onnxruntime only: nothing here imports torch unless the torch or TensorRT backend is asked for.
 """
 
+from matt.runtime import backends
 from matt.runtime.devices import available_backends, choose_backend
 from matt.runtime.engines.base import Concurrency, EngineSet, Runner
 from matt.runtime.pipeline import Pipeline
 
-__all__ = ["Concurrency", "EngineSet", "Pipeline", "Runner", "available_backends",
+__all__ = ["Concurrency", "EngineSet", "Pipeline", "Runner", "available_backends", "backends",
            "choose_backend"]

@@ -86,7 +86,8 @@ def test_tensorrt_matches_onnxruntime_cpu(rgb_bundle, precision, tolerance):
         assert trt.backend_name == "tensorrt"
         for _ in range(2):
             np.testing.assert_allclose(trt.purify(images), cpu.purify(images), atol=tolerance)
-        np.testing.assert_allclose(trt.classify_undefended(images), cpu.classify_undefended(images), atol=tolerance)
+        np.testing.assert_allclose(trt.classify_undefended(images),
+                                   cpu.classify_undefended(images), atol=tolerance)
 
 
 @pytest.mark.gpu
