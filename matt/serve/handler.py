@@ -26,9 +26,27 @@ class ImagePipeline(Protocol):
 
     def predict(self, images: np.ndarray) -> np.ndarray: ...
 
-    def classify(self, images: np.ndarray) -> np.ndarray: ...
+    def classify_undefended(self, images: np.ndarray) -> np.ndarray: ...
 
     def purify(self, images: np.ndarray) -> np.ndarray: ...
+
+
+REFUSALS = ("inputs", "nan", "range", "shape", "picture")
+
+
+def refusal_reason(message: str, *, picture: bool) -> str:
+    """The metric label of a refused request."""
+    if picture:
+        return "picture"
+    if "NaN" in message:
+        return "nan"
+    return "range" if "[0, 1]" in message else "shape"
+
+
+def _refused(reason: str, message: str) -> InputError:
+    error = InputError(message)
+    error.reason = reason  # type: ignore[attr-defined]
+    return error
 
 
 def output_name(task: str, output: str) -> str:
@@ -66,17 +84,22 @@ class ServedModel:
         """The validated float32 NCHW batch of one request, from exactly one of its inputs.
 
         Raises:
-            InputError: neither or both inputs, or an input that fails validation.
+            InputError: neither or both inputs, or an input that fails validation; its
+                ``reason`` attribute (one of :data:`REFUSALS`) feeds the refusal metric.
         """
         if (images is None) == (pictures is None):
-            raise InputError(f"send exactly one input: {IMAGES!r} (FP32 [N, C, H, W] in "
-                             f"[0, 1]) or {PICTURES!r} (BYTES [N, 1], PNG or JPEG files)")
+            raise _refused("inputs", f"send exactly one input: {IMAGES!r} (FP32 [N, C, H, W] "
+                           f"in [0, 1]) or {PICTURES!r} (BYTES [N, 1], PNG or JPEG files)")
         channels, height, width = self.input_shape
-        if images is not None:
-            return check_image_batch(images, channels=channels, height=height, width=width)
-        files: Sequence[Any] = np.asarray(pictures, dtype=object).reshape(-1)
-        return decode_pictures(files, self.input_shape, max_bytes=self.max_picture_bytes,
-                               max_pixels=self.max_picture_pixels, name=PICTURES)
+        try:
+            if images is not None:
+                return check_image_batch(images, channels=channels, height=height, width=width)
+            files: Sequence[Any] = np.asarray(pictures, dtype=object).reshape(-1)
+            return decode_pictures(files, self.input_shape, max_bytes=self.max_picture_bytes,
+                                   max_pixels=self.max_picture_pixels, name=PICTURES)
+        except InputError as exc:
+            exc.reason = refusal_reason(str(exc), picture=images is None)  # type: ignore[attr-defined]
+            raise
 
     def run(self, batches: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Run the requests' batches as one pipeline call; one output array per request.
@@ -95,7 +118,8 @@ class ServedModel:
             return np.ascontiguousarray(self.pipeline.purify(images), dtype=np.float32)
         defended = self.task == CLASSIFY
         probabilities = np.ascontiguousarray(
-            self.pipeline.predict(images) if defended else self.pipeline.classify(images),
+            self.pipeline.predict(images) if defended
+            else self.pipeline.classify_undefended(images),
             dtype=np.float32)
         if self.output_name == LABEL:
             return probabilities.argmax(axis=1).astype(np.int64).reshape(-1, 1)

@@ -20,6 +20,11 @@ from matt.errors import InputError
 
 FORMATS = ("PNG", "JPEG")
 _MODES = {1: "L", 3: "RGB"}
+# Modes Pillow decodes PNG and JPEG files to, and how each becomes 8-bit L or RGB: by Pillow's
+# own conversion, except 16-bit grey, which Pillow's convert() clips at 255 (read as white).
+_EIGHT_BIT = ("L", "RGB", "1", "P", "CMYK", "YCbCr")
+_WITH_ALPHA = ("LA", "RGBA", "PA", "La", "RGBa")
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
 
 
 def decode_picture(
@@ -50,7 +55,7 @@ def decode_picture(
                 raise InputError(f"{where}: picture is {got_width}×{got_height}, this model "
                                  f"takes {width}×{height}; resize it first")
             picture.load()
-            pixels = np.asarray(picture.convert(_MODES[channels]), dtype=np.float32)
+            pixels = _pixels(picture, channels, where)
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -59,7 +64,29 @@ def decode_picture(
     except Exception as exc:  # an untrusted file may make the parser raise anything
         raise InputError(f"{where}: cannot decode the picture ({_reason(exc)})") from None
     pixels = pixels.reshape(height, width, channels).transpose(2, 0, 1)
-    return np.ascontiguousarray(pixels / np.float32(255.0))
+    return np.ascontiguousarray(pixels)
+
+
+def _pixels(picture: Image.Image, channels: int, where: str) -> np.ndarray:
+    """float32 HWC (or HW) in [0, 1] of a decoded picture, or an InputError naming its mode."""
+    mode = picture.mode
+    if mode in _SIXTEEN_BIT:
+        grey = np.asarray(picture, dtype=np.float32) / np.float32(65535.0)
+        if grey.max(initial=0.0) > 1.0:
+            raise InputError(f"{where}: mode {mode} holds values over 16 bits")
+        return grey if channels == 1 else np.repeat(grey[:, :, None], 3, axis=2)
+    if mode == "P" and "transparency" in picture.info:
+        picture, mode = picture.convert("RGBA"), "P with transparency"
+    if picture.mode in _WITH_ALPHA:
+        alpha = np.asarray(picture.getchannel("A"))
+        if alpha.min(initial=255) < 255:
+            raise InputError(f"{where}: mode {mode} has transparent pixels; flatten the "
+                             "picture onto a background first")
+    elif picture.mode not in _EIGHT_BIT:
+        raise InputError(f"{where}: mode {mode} is not supported; send 8-bit or 16-bit grey, "
+                         "RGB, palette or CMYK pictures")
+    converted = picture.convert(_MODES[channels])
+    return np.asarray(converted, dtype=np.float32) / np.float32(255.0)
 
 
 def limit_pillow(max_pixels: int) -> None:

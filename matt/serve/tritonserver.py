@@ -4,33 +4,41 @@ The wheel's ``pytriton/tritonserver/`` tree is copied once into the cache with t
 backend stub of this interpreter's version placed in ``backends/python/``; the server runs with
 the wheel's ``nvidia_pytriton.libs`` on ``LD_LIBRARY_PATH`` and this interpreter's ``bin/``
 first on ``PATH``, so the stub's embedded Python finds the same packages (``matt``, ONNX Runtime).
+
+Under ``matt-serve`` the HTTP and gRPC fronts listen on Unix sockets in a private run folder
+(mode 0700): no other local user can reach Triton, and nginx (``proxy.py``) is its only way in.
+Each start leads its own process group and names its shared memory with a prefix of its own,
+so a crash is cleaned up completely: the group is killed, the segments are removed.
 """
 
 from __future__ import annotations
 
-import ctypes
+import http.client
 import importlib.metadata
 import importlib.util
 import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from matt.errors import BackendUnavailable, MattError
 from matt.serve.cache import cache_root
+from matt.serve.processes import group_members, kill_group, remove_shm, start_group
 
-# APIs no client of the models needs; a random header key that is never printed closes them.
-RESTRICTED_APIS = ("shared-memory", "model-repository", "model-config", "trace", "logging")
-ADMIN_HEADER = "matt-admin-key"
+# The Python backend names its shared-memory regions with this prefix (its default) plus ours.
+SHM_PREFIX = "triton_python_backend_shm_region_"
+GRPC_SOCKET_PORT = 1  # Triton appends ":<port>" to a Unix socket path; the number is unused
+# Logged on every start without a GPU (an error line for a GPU-only feature, and a warning
+# that a Unix socket has no TCP_NODELAY): left out of matt-serve's log as noise.
+CPU_NOISE = (b"CudaDriverHelper has not been initialized", b"NODELAY NOT SUPPORTED")
 
 
 def _wheel_dirs() -> tuple[Path, Path]:
@@ -84,62 +92,71 @@ class Ports:
             raise MattError(f"ports must be three distinct numbers in 1..65535, got {ports}")
 
 
-def _find_prctl() -> object | None:
-    try:
-        return ctypes.CDLL(None).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_PRCTL = _find_prctl()  # looked up here: the child after fork only calls it
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the parent dies, so no server outlives matt-serve."""
-    if _PRCTL is not None:
-        _PRCTL(1, signal.SIGTERM)  # type: ignore[operator]  # 1 = PR_SET_PDEATHSIG
+def _no_gpu() -> bool:
+    return not Path("/dev/nvidia0").exists() and not Path("/dev/nvidiactl").exists()
 
 
 class TritonServer:
-    """One ``tritonserver`` process serving a model repository.
+    """One ``tritonserver`` process (and its backend stubs) serving a model repository.
 
     Args:
         repository: the model repository folder.
-        ports: HTTP, gRPC and metrics ports.
-        address: the interface all three listen on (``0.0.0.0``: every interface).
+        ports: HTTP, gRPC and metrics ports (HTTP and gRPC unused with ``socket_dir``).
+        address: the interface the TCP ports listen on.
+        socket_dir: a private folder: HTTP and gRPC listen on Unix sockets there instead.
         drain_timeout_s: on SIGTERM, how long in-flight requests may take to finish.
         log: where the server's log goes (default: this process's stdout and stderr).
     """
 
     def __init__(self, repository: str | Path, ports: Ports = Ports(), *,
-                 address: str = "0.0.0.0", drain_timeout_s: int = 30,
-                 log: IO[bytes] | IO[str] | None = None) -> None:
+                 address: str = "127.0.0.1", socket_dir: Path | None = None,
+                 drain_timeout_s: int = 30, log: IO[bytes] | IO[str] | None = None) -> None:
         self.repository = Path(repository)
         self.ports = ports
         self.address = address
+        self.socket_dir = socket_dir
         self.drain_timeout_s = drain_timeout_s
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
+        self.shm_prefix = ""
+        self.stubs: set[int] = set()
 
     @property
     def local_address(self) -> str:
-        """Where a client on this machine reaches the server."""
-        return "127.0.0.1" if self.address in ("0.0.0.0", "") else self.address
+        """Where a client on this machine reaches the TCP ports."""
+        return "127.0.0.1" if self.address in ("0.0.0.0", "") else (
+            "::1" if self.address == "::" else self.address)
+
+    @property
+    def http_socket(self) -> Path | None:
+        return None if self.socket_dir is None else self.socket_dir / "http.sock"
+
+    @property
+    def grpc_socket(self) -> Path | None:
+        return None if self.socket_dir is None else self.socket_dir / "grpc.sock"
 
     def command(self, tree: Path) -> list[str]:
-        admin = f"{','.join(RESTRICTED_APIS)}:{ADMIN_HEADER}={secrets.token_hex(16)}"
+        if self.socket_dir is None:
+            fronts = [f"--http-address={self.address}", f"--http-port={self.ports.http}",
+                      f"--grpc-address={self.address}", f"--grpc-port={self.ports.grpc}"]
+        else:
+            fronts = [f"--http-address=unix:{self.http_socket}", "--http-port=1",
+                      f"--grpc-address=unix:{self.grpc_socket}",
+                      f"--grpc-port={GRPC_SOCKET_PORT}"]
+        cpu_only = ["--enable-peer-access=false", "--pinned-memory-pool-byte-size=0",
+                    "--cuda-memory-pool-byte-size=0:0"] if _no_gpu() else []
         return [
             str(tree / "bin" / "tritonserver"),
             f"--model-repository={self.repository}",
             f"--backend-directory={tree / 'backends'}",
-            f"--http-address={self.address}", f"--http-port={self.ports.http}",
-            f"--grpc-address={self.address}", f"--grpc-port={self.ports.grpc}",
+            f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
+            *fronts,
             f"--metrics-address={self.address}", f"--metrics-port={self.ports.metrics}",
             "--allow-gpu-metrics=false",
             "--disable-auto-complete-config",
+            "--model-control-mode=none",  # load and unload are refused by Triton itself
             f"--exit-timeout-secs={self.drain_timeout_s}",
-            f"--http-restricted-api={admin}",
-            f"--grpc-restricted-protocol={admin}",
+            *cpu_only,
             "--log-verbose=0",
         ]
 
@@ -159,37 +176,57 @@ class TritonServer:
         if self.process is not None and self.process.poll() is None:
             raise MattError("this server is running already")
         tree = prepared_tree()
-        self.process = subprocess.Popen(
-            self.command(tree), env=self.environment(), stdout=self.log,
-            stderr=subprocess.STDOUT if self.log is not None else None,
-            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        self.shm_prefix = f"{SHM_PREFIX}matt{os.getpid()}x{secrets.token_hex(4)}_"
+        for path in (self.http_socket, self.grpc_socket):
+            if path is not None:
+                path.unlink(missing_ok=True)
+        self.process = start_group(self.command(tree), env=self.environment(), log=self.log,
+                                   drop_lines=CPU_NOISE if _no_gpu() else CPU_NOISE[1:])
 
     def is_ready(self) -> bool:
-        url = f"http://{self.local_address}:{self.ports.http}/v2/health/ready"
         try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                return answer.status == 200
-        except (urllib.error.URLError, OSError):
+            return self._get("/v2/health/ready") == 200
+        except OSError:
             return False
+
+    def _get(self, path: str) -> int:
+        if self.socket_dir is None:
+            connection = http.client.HTTPConnection(self.local_address, self.ports.http,
+                                                    timeout=2)
+        else:
+            connection = _UnixHTTPConnection(str(self.http_socket), timeout=2)
+        try:
+            connection.request("GET", path)
+            return connection.getresponse().status
+        finally:
+            connection.close()
 
     def wait_ready(self, timeout_s: float = 180.0) -> None:
         """Block until every model is loaded and the server answers ready.
 
         Raises:
-            MattError: the server exited (a port in use, a model that fails to load) or did
-                not become ready in time.
+            MattError: the server exited (a model that fails to load) or did not become
+                ready in time.
         """
         process = self._running()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise MattError(f"tritonserver exited with code {process.returncode} while "
-                                "starting; its log above says why (a port in use? a model "
-                                "that failed to load?)")
+                                "starting; its log above says why (a model that failed to "
+                                "load?)")
             if self.is_ready():
+                self.stubs = set(group_members(process.pid)) - {process.pid}
                 return
             time.sleep(0.25)
         raise MattError(f"tritonserver was not ready after {timeout_s:.0f} s")
+
+    def lost_a_stub(self) -> bool:
+        """Whether a backend stub of the running server died: Triton 2.51 then answers
+        'Stub process is not healthy' to every request of that model, and stays ready."""
+        if not self.stubs or self.process is None:
+            return False
+        return not self.stubs <= set(group_members(self.process.pid))
 
     def terminate(self) -> None:
         """Ask the server to drain in-flight requests and exit (SIGTERM)."""
@@ -201,14 +238,27 @@ class TritonServer:
         return self._running().wait(timeout_s)
 
     def stop(self) -> int:
-        """SIGTERM, then wait for the drain; SIGKILL only if it outlasts the drain timeout."""
+        """SIGTERM, then wait for the drain; SIGKILL only if it outlasts the drain timeout.
+
+        Either way the process group is killed and the shared memory removed afterwards.
+        """
         process = self._running()
         self.terminate()
         try:
-            return process.wait(self.drain_timeout_s + 15)
+            code = process.wait(self.drain_timeout_s + 15)
         except subprocess.TimeoutExpired:
             process.kill()
-            return process.wait()
+            code = process.wait()
+        self.reap()
+        return code
+
+    def reap(self) -> None:
+        """After the server exited (or was killed): kill its stubs, remove its shared memory."""
+        if self.process is not None:
+            kill_group(self.process.pid)
+        self.stubs = set()
+        if self.shm_prefix:
+            remove_shm(self.shm_prefix)
 
     def _running(self) -> subprocess.Popen[bytes]:
         if self.process is None:
@@ -226,3 +276,17 @@ class TritonServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a Unix socket (Triton's HTTP front in the run folder)."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock

@@ -1,8 +1,10 @@
-"""A real exported bundle and real ``tritonserver`` processes on loopback, for the serve tests.
+"""A real exported bundle and real services (nginx + ``tritonserver``) on loopback.
 
 The bundle is exported from the shipped ``cifar10`` weights when they exist (through the same
 cache path ``matt-serve`` uses without BUNDLE), else from random-init stand-in weights.
-Servers listen on 127.0.0.1 on free ports and are stopped by their fixture.
+Services listen on 127.0.0.1 on free ports and are stopped by their fixture. Without nginx and
+its Lua module (Debian: nginx-light, libnginx-mod-http-lua; ``make env`` installs them where
+apt-get may) the tests that need a running service skip, saying so.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ import numpy as np
 import pytest
 
 from matt.assets import WEIGHTS_DIR
-from matt.errors import MattError
+from matt.errors import BackendUnavailable, MattError
 from matt.serve.bundles import exported_bundle
 from matt.serve.options import ServeOptions
-from matt.serve.repository import write_model_repository
-from matt.serve.tritonserver import Ports, TritonServer
+from matt.serve.proxy import nginx_binary
+from matt.serve.service import Service, running_service
+from matt.serve.tritonserver import Ports
 
 MATT_SERVE = Path(sys.executable).with_name("matt-serve")
 
@@ -55,33 +58,51 @@ def serve_bundle(tmp_path_factory) -> Path:
         return exported_bundle(weights)
 
 
+def need_nginx() -> None:
+    """Skip, naming what to install, where nginx with the Lua module is absent."""
+    try:
+        nginx_binary()
+    except BackendUnavailable as exc:
+        pytest.skip(f"no proxy to serve through: {exc}")
+
+
 @contextlib.contextmanager
 def running_server(bundle: Path, folder: Path, options: ServeOptions,
-                   drain_timeout_s: int = 30) -> Iterator[TritonServer]:
-    """A started, ready server on loopback; stopped (SIGTERM) on exit.
+                   drain_timeout_s: int = 30, **kwargs: object) -> Iterator[Service]:
+    """A started, ready, supervised service on loopback; stopped on exit.
 
     Free ports can be taken by another process between the pick and the bind: up to three
-    tries, each with new ports.
+    tries, each with new ports. The servers' log goes to ``folder/service-<try>.log``.
     """
-    write_model_repository(bundle, folder / "repository", options)
+    need_nginx()
     for attempt in range(3):
-        log_path = folder / f"tritonserver-{attempt}.log"
+        log_path = folder / f"service-{attempt}.log"
         with open(log_path, "wb") as log:
-            server = TritonServer(folder / "repository", Ports(*free_ports()),
-                                  address="127.0.0.1", drain_timeout_s=drain_timeout_s, log=log)
-            server.start()
             try:
-                server.wait_ready(120)
-            except MattError:
-                server.stop()
-                if "already in use" in log_path.read_text() and attempt < 2:
+                context = running_service(bundle, options, Ports(*free_ports()),
+                                          address="127.0.0.1", drain_timeout_s=drain_timeout_s,
+                                          log=log, say=lambda line: None, **kwargs)
+                service = context.__enter__()
+            except MattError as exc:
+                if "in use" in str(exc) and attempt < 2:
                     continue
-                raise AssertionError(log_path.read_text()[-4000:]) from None
+                raise AssertionError(f"{exc}\n{log_path.read_text()[-4000:]}") from None
             try:
-                yield server
+                yield service
             finally:
-                server.stop()
+                context.__exit__(None, None, None)
             return
+
+
+def ours_left(service_pids: list[int], shm_prefix: str = "triton_python_backend_shm_region_matt"
+              ) -> tuple[list[str], list[str]]:
+    """Live processes in the given process groups, and shared-memory segments of ours."""
+    from matt.serve.processes import group_members, shm_segments
+
+    processes = [f"{pid}: {Path(f'/proc/{pid}/cmdline').read_bytes()[:80]!r}"
+                 for group in service_pids for pid in group_members(group)
+                 if Path(f"/proc/{pid}").exists()]
+    return processes, [path.name for path in shm_segments(shm_prefix)]
 
 
 def real_images() -> tuple[np.ndarray, np.ndarray]:

@@ -1,10 +1,13 @@
-"""A real Triton server on loopback: unmodified tritonclient (HTTP, gRPC) against the Pipeline.
+"""A real service on loopback (nginx in front of Triton): unmodified tritonclient (HTTP, gRPC)
+against the Pipeline.
 
-One server for the module, serving the undefended ``classifier`` too (for exact parity).
+One service for the module, serving ``matt_purify`` and the undefended ``classifier`` too (for
+exact parity).
 """
 
 import io
 import json
+import re
 import threading
 import urllib.error
 import urllib.request
@@ -16,6 +19,7 @@ import tritonclient.http as httpclient
 from PIL import Image
 from tritonclient.utils import InferenceServerException
 
+from matt.errors import InputError
 from matt.runtime import Pipeline
 from matt.serve.client import MattClient
 from matt.serve.options import ServeOptions
@@ -26,7 +30,8 @@ PROTOCOLS = ("http", "grpc")
 
 @pytest.fixture(scope="module")
 def server(serve_bundle, tmp_path_factory):
-    options = ServeOptions(expose_undefended=True, max_queue_delay_us=50_000, threads=1)
+    options = ServeOptions(expose_undefended=True, expose_purify=True, max_queue_delay_us=50_000,
+                           threads=1)
     with running_server(serve_bundle, tmp_path_factory.mktemp("server"), options) as running:
         yield running
 
@@ -74,7 +79,7 @@ def test_undefended_classifier_matches_the_pipeline_exactly(server, pipeline, pr
     images, _ = real_images()
     served = infer(server, protocol, "classifier", [("images", images, "FP32")],
                    "probabilities")
-    np.testing.assert_allclose(served, pipeline.classify(images), atol=1e-5)
+    np.testing.assert_allclose(served, pipeline.classify_undefended(images), atol=1e-5)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -152,11 +157,69 @@ def test_metrics_are_exported(server):
     assert 'nv_inference_request_success{model="matt"' in text
 
 
-def test_admin_apis_are_closed(server):
-    address = f"http://127.0.0.1:{server.ports.http}/v2/systemsharedmemory/status"
+def test_defense_metrics_are_exported(server, pipeline):
+    images, _ = real_images()
+    with MattClient(url(server, "http"), "http") as client:
+        client.labels(images[:3])
+        with pytest.raises(InputError):
+            client.labels(images[:1] * 3 - 1)
+    address = f"http://127.0.0.1:{server.ports.metrics}/metrics"
+    with urllib.request.urlopen(address, timeout=10) as answer:
+        text = answer.read().decode()
+    assert re.search(r'matt_refusals_total\{model="matt",reason="range"\} [1-9]', text), text
+    purified = re.search(r'matt_images_purified_total\{model="matt"\} (\d+)', text)
+    assert purified and int(purified.group(1)) >= 3
+    draws = [int(v) for v in re.findall(r'matt_purifier_draws_total\{[^}]*model="matt"\} (\d+)',
+                                         text)]
+    assert len(draws) == pipeline.pool_size and sum(draws) > 0, draws
+    assert 'matt_batch_size_bucket{model="matt",le="4"}' in text
+
+
+@pytest.mark.parametrize("path", ["/v2/systemsharedmemory/status", "/v2/cudasharedmemory/status",
+                                  "/v2/repository/index", "/v2/trace/setting", "/v2/logging"])
+def test_admin_apis_are_closed(server, path):
+    address = f"http://127.0.0.1:{server.ports.http}{path}"
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(address, timeout=10)
+        urllib.request.urlopen(urllib.request.Request(address, data=b"{}"), timeout=10)
     assert refused.value.code == 403
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_model_config_is_readable_and_loading_is_locked(server, protocol):
+    _, client = raw_client(server, protocol)
+    try:
+        if protocol == "http":
+            config = client.get_model_config("matt")
+            outputs, name = config["output"], config["name"]
+            label_file = outputs[0]["label_filename"]
+        else:
+            config = client.get_model_config("matt").config
+            outputs, name = config.output, config.name
+            label_file = outputs[0].label_filename
+        assert name == "matt" and label_file == "labels.txt"
+        assert client.get_model_metadata("matt") is not None
+        with pytest.raises(InferenceServerException):
+            client.load_model("matt")
+        with pytest.raises(InferenceServerException):
+            client.unload_model("matt")
+        assert server.ready()
+    finally:
+        client.close()
+
+
+def test_classification_extension_names_the_classes(server):
+    images, _ = real_images()
+    module, client = raw_client(server, "http")
+    try:
+        tensor = module.InferInput("images", [1, 3, 32, 32], "FP32")
+        tensor.set_data_from_numpy(images[:1])
+        wanted = module.InferRequestedOutput("probabilities", class_count=2)
+        top = client.infer("matt", [tensor], outputs=[wanted]).as_numpy("probabilities")
+    finally:
+        client.close()
+    score, index, label = top[0, 0].decode().split(":")
+    assert label in ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                     "ship", "truck") and 0.0 <= float(score) <= 1.0 and 0 <= int(index) < 10
 
 
 def _bad_cases():
@@ -200,7 +263,7 @@ def test_bad_input_is_a_client_error_naming_the_problem(server, protocol, tensor
         assert status == "StatusCode.INVALID_ARGUMENT", (status, refused.value.message())
     assert needle in refused.value.message()
     assert "Traceback" not in refused.value.message()
-    assert server.is_ready()
+    assert server.ready()
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -211,4 +274,4 @@ def test_unknown_and_undefended_models(server, protocol):
     assert str(refused.value.status()) in ("400", "404", "StatusCode.NOT_FOUND",
                                            "StatusCode.INVALID_ARGUMENT")
     assert "unknown model" in refused.value.message()
-    assert server.is_ready()
+    assert server.ready()
