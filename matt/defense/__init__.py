@@ -1,5 +1,6 @@
 """The torch reference of MATT's random patch-wise purification, and the baselines."""
 
+from matt.defense.aaa import AaaLinear
 from matt.defense.base import Defense, check_image_tensor
 from matt.defense.baselines import (
     BitDepth,
@@ -13,6 +14,7 @@ from matt.defense.baselines import (
 from matt.defense.patchwise import RandomPatchPurifier
 
 __all__ = [
+    "AaaLinear",
     "BitDepth",
     "Defense",
     "DiscoDeterministic",

@@ -11,9 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from matt.defense import (
+    AaaLinear,
+    BitDepth,
     DiscoDeterministic,
     DiscoEnsembleDefense,
     GaussianNoise,
+    Jpeg,
     MedianSmoothing,
 )
 from matt.errors import InputError, SpecError
@@ -22,6 +25,8 @@ from matt.evaluation.targets import PipelineTarget, RemoteTarget, TargetFactory,
 
 NOISE_SIGMA = 0.041
 SMOOTHING_KERNEL = 3
+BIT_DEPTH = 4
+JPEG_QUALITY = 75
 
 
 @dataclass(frozen=True)
@@ -85,14 +90,30 @@ def _noise(subject: EvalSubject, setting: DefenseSetting) -> TargetFactory:
                                     GaussianNoise(NOISE_SIGMA, seed=seed), subject.num_classes)
 
 
+def _bit_depth(subject: EvalSubject, setting: DefenseSetting) -> TargetFactory:
+    classifier, defense = subject.classifier, BitDepth(BIT_DEPTH)
+    return lambda seed: TorchTarget(setting.label, classifier, defense, subject.num_classes)
+
+
+def _jpeg(subject: EvalSubject, setting: DefenseSetting) -> TargetFactory:
+    classifier, defense = subject.classifier, Jpeg(JPEG_QUALITY)
+    return lambda seed: TorchTarget(setting.label, classifier, defense, subject.num_classes)
+
+
+def _aaa(subject: EvalSubject, setting: DefenseSetting) -> TargetFactory:
+    classifier, post = subject.classifier, AaaLinear()
+    return lambda seed: TorchTarget(setting.label, classifier, None, subject.num_classes,
+                                    postprocess=post)
+
+
 def disco_member(subject: EvalSubject) -> int:
-    """The pool member DISCO runs alone: the first trained on PGD pairs (as the paper's DISCO
-    used its PGD-trained model), else the first."""
+    """The pool member DISCO runs alone: the first trained on PGD pairs (alone or in a mix,
+    as the paper's DISCO used its PGD-trained model), else the first."""
     if subject.weights is None:
         return 0
     for index, member in enumerate(subject.weights.pool):
         attack = member.provenance.get("attack")
-        if isinstance(attack, dict) and attack.get("name") == "pgd":
+        if isinstance(attack, dict) and str(attack.get("name", "")).split("+")[0] == "pgd":
             return index
     return 0
 
@@ -143,6 +164,11 @@ DEFENSES: dict[str, DefenseInfo] = {
                              "(Xu et al. 2018)", _smoothing),
     "noise": DefenseInfo(f"random noise: Gaussian σ={NOISE_SIGMA} added to each query "
                          "(Qin et al. 2021)", _noise),
+    "bitdepth": DefenseInfo(f"bit-depth reduction to {BIT_DEPTH} bits (Xu et al. 2018)",
+                            _bit_depth),
+    "jpeg": DefenseInfo(f"JPEG compression at quality {JPEG_QUALITY} (Raff et al. 2019)", _jpeg),
+    "aaa": DefenseInfo("AAA-linear (Chen et al. 2022): the top-2 logit margin reversed inside "
+                       "attractor intervals (τ 6, α 0.7), label kept", _aaa),
     "disco": DefenseInfo("DISCO, deterministic: one purifier (the PGD-trained member) on the "
                          "whole image", _disco),
     "disco-ensemble": DefenseInfo("DISCO's randomness: every purifier on the whole image, each "

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from matt.attacks import ATTACKS, build_attack, default_threat
+from matt.attacks import ATTACKS, attack_base_name, build_attack, default_threat
 from matt.errors import InputError
 from matt.evaluation import figures
 from matt.evaluation.dataset import EvalSet, clean_test_set, evaluation_set
@@ -229,7 +229,7 @@ def _draw(request: EvalRequest, results: dict[str, Any], evaluator: Evaluator,
 def check_names(attacks: tuple[str, ...], defenses: tuple[str, ...]) -> None:
     """Refuse unknown attack or defense names with the known ones listed."""
     for name in attacks:
-        if name not in ATTACKS:
+        if attack_base_name(name) not in ATTACKS:
             raise InputError(f"unknown attack {name!r}; choose from {', '.join(ATTACKS)}")
     for name in defenses:
         if name not in DEFENSES:

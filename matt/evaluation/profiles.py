@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from matt.attacks import ATTACKS
+from matt.attacks import ATTACKS, attack_base_name
 from matt.errors import InputError, SpecError
 from matt.evaluation.defenses import DEFENSES
 
@@ -49,7 +49,7 @@ class EvalProfile:
     def __post_init__(self) -> None:
         if self.n_images < 1:
             raise SpecError(f"profile {self.name}: n_images must be >= 1, got {self.n_images}")
-        unknown = [a for a in (*self.attacks, self.k_attack) if a not in ATTACKS]
+        unknown = [a for a in (*self.attacks, self.k_attack) if attack_base_name(a) not in ATTACKS]
         unknown += [d for d in self.defenses if d not in DEFENSES]
         if unknown:
             raise InputError(f"unknown attacks or defenses {unknown}; attacks: "

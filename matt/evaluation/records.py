@@ -71,6 +71,54 @@ def judge_offline(target: Target, trace: QueryTrace, label: int, fresh_queries: 
     return verdicts
 
 
+def judge_offline_batch(target: Target, traces: Sequence[QueryTrace], labels: np.ndarray,
+                        fresh_queries: int) -> list[dict[int, bool]]:
+    """:func:`judge_offline` for many traces, every fresh query in one target call."""
+    repeats = fresh_queries if target.randomized else 1
+    rows: list[np.ndarray] = []
+    row_labels: list[int] = []
+    asked: list[list[tuple[int, int | None]]] = []  # per trace: (budget, row of its candidate)
+    for trace, label in zip(traces, labels, strict=True):
+        plan, last = [], None
+        for budget in sorted(trace.candidates):
+            candidate = trace.candidates[budget]
+            if last is None or not np.array_equal(candidate, last):
+                plan.append((budget, len(rows)))
+                rows.append(candidate)
+                row_labels.append(int(label))
+                last = candidate
+            else:
+                plan.append((budget, None))
+        asked.append(plan)
+    wrong = np.zeros(0, dtype=np.int64)
+    if rows:
+        answers = target.predict(np.repeat(np.stack(rows), repeats, axis=0)).argmax(axis=1)
+        owners = np.repeat(np.arange(len(rows)), repeats)
+        expected = np.asarray(row_labels, dtype=np.int64)[owners]
+        wrong = np.bincount(owners, weights=answers != expected,
+                            minlength=len(rows)).astype(np.int64)
+    verdicts: list[dict[int, bool]] = []
+    for plan in asked:
+        broken, verdict = False, {}
+        for budget, row in plan:
+            if not broken and row is not None:
+                broken = int(wrong[row]) * 2 > repeats
+            verdict[budget] = broken
+        verdicts.append(verdict)
+    return verdicts
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion (95 % by default)."""
+    if trials == 0:
+        return (0.0, 1.0)
+    phat = successes / trials
+    denominator = 1 + z**2 / trials
+    centre = (phat + z**2 / (2 * trials)) / denominator
+    half = z * np.sqrt(phat * (1 - phat) / trials + z**2 / (4 * trials**2)) / denominator
+    return (max(0.0, float(centre - half)), min(1.0, float(centre + half)))
+
+
 @dataclass
 class CellSummary:
     """Robust accuracy of one attack against one defense, by budget, under both rules."""
@@ -96,10 +144,21 @@ class CellSummary:
                    float(np.mean([r.queries_used for r in records])),
                    float(sum(r.seconds for r in records)))
 
+    def intervals(self, rule: str) -> dict[int, tuple[float, float]]:
+        """Wilson 95 % intervals of a rule's robust accuracy, by budget."""
+        rates = self.online if rule == "online" else self.offline
+        return {b: wilson_interval(round(v * self.n_images), self.n_images)
+                for b, v in rates.items()}
+
     def to_dict(self) -> dict[str, Any]:
+        def interval(rule: str) -> dict[str, list[float]]:
+            return {str(b): [round(low, 4), round(high, 4)]
+                    for b, (low, high) in self.intervals(rule).items()}
+
         return {"attack": self.attack, "defense": self.defense, "n_images": self.n_images,
                 "online": {str(b): round(v, 4) for b, v in self.online.items()},
                 "offline": {str(b): round(v, 4) for b, v in self.offline.items()},
+                "online_interval": interval("online"), "offline_interval": interval("offline"),
                 "mean_queries": round(self.mean_queries, 1), "seconds": round(self.seconds, 1)}
 
 

@@ -23,13 +23,16 @@ _BATCH = 256
 
 
 class TorchTarget:
-    """``classifier(defense(x))``, softmaxed; ``defense`` may be ``None`` (undefended)."""
+    """``softmax(post(classifier(defense(x))))``; ``defense`` may be ``None`` (undefended),
+    ``postprocess`` a function of the logits (AAA)."""
 
     def __init__(self, name: str, classifier: nn.Module, defense: Defense | None,
-                 num_classes: int) -> None:
+                 num_classes: int,
+                 postprocess: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         self.name = name
         self.classifier = classifier
         self.defense = defense
+        self.postprocess = postprocess
         self.randomized = bool(defense is not None and defense.randomized)
         self.num_classes = num_classes
 
@@ -40,7 +43,10 @@ class TorchTarget:
                 batch = torch.from_numpy(np.ascontiguousarray(images[start:start + _BATCH]))
                 if self.defense is not None:
                     batch = self.defense(batch)
-                answers.append(torch.softmax(self.classifier(batch), dim=1).numpy())
+                logits = self.classifier(batch)
+                if self.postprocess is not None:
+                    logits = self.postprocess(logits)
+                answers.append(torch.softmax(logits, dim=1).numpy())
         return np.concatenate(answers).astype(np.float32)
 
 

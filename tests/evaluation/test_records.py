@@ -114,3 +114,27 @@ def test_no_attack_summary_of_a_deterministic_defense_does_not_depend_on_the_bud
 
     summary = no_attack_summary({"queries": 1, "wrong": [0, 1, 0, 0]}, (200, 2500))
     assert summary["online"] == {"200": 0.75, "2500": 0.75} and summary["extrapolated"] == []
+
+
+def test_batched_offline_judging_matches_the_per_image_rule(tiny_cnn, correct_images):
+    from matt.attacks import BatchedSquare
+    from matt.evaluation.records import judge_offline_batch
+
+    images, labels = correct_images
+    threat = default_threat("fmnist", "linf")
+    traces = BatchedSquare(p_init=0.8).attack_batch(CnnTarget(tiny_cnn), images, labels,
+                                                    threat=threat, budgets=BUDGETS, seed=0)
+    batched = judge_offline_batch(CnnTarget(tiny_cnn), traces, labels, fresh_queries=5)
+    single = [judge_offline(CnnTarget(tiny_cnn), trace, int(label), 5)
+              for trace, label in zip(traces, labels, strict=True)]
+    assert batched == single
+
+
+def test_wilson_interval_brackets_the_rate_and_narrows_with_more_images():
+    from matt.evaluation.records import wilson_interval
+
+    low, high = wilson_interval(7, 10)
+    assert low < 0.7 < high
+    low_big, high_big = wilson_interval(700, 1000)
+    assert low < low_big < 0.7 < high_big < high
+    assert wilson_interval(0, 20)[0] == 0.0 and wilson_interval(20, 20)[1] == 1.0
