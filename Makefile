@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: all env data serve test lint quick clean
+.PHONY: all env data serve test lint typecheck quick clean
 
 all: test
 
@@ -44,7 +44,11 @@ serve: env data
 lint: env
 	$(BIN)/ruff check .
 
-test: env data lint
+# Types: pyproject's [tool.mypy] (annotations everywhere, --strict's checks on core, formats, runtime).
+typecheck: env
+	$(BIN)/mypy
+
+test: env data lint typecheck
 	$(BIN)/python -m pytest -q
 
 quick: env
