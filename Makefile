@@ -16,7 +16,7 @@ $(BIN)/python:
 # torch is pinned to the CPU build that lies on disk; an unpinned torch would pull a CUDA build.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,eval,serve]'
+	$(BIN)/pip install -q -e '.[dev,eval,bench,serve]'
 	touch $(STAMP)
 
 env: $(STAMP)

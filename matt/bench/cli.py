@@ -18,9 +18,19 @@ import click
 
 from matt.bench.spec import BACKENDS, DEFAULT_KS, FAMILIES, PRECISIONS, BenchSpec, table_grid
 from matt.bench.tiling import DEFAULT_HALOS
-from matt.cli_common import run_cli
+from matt.cli.options import (
+    bundle_option,
+    option_group,
+    output_option,
+    quick_option,
+    quiet_option,
+    threads_option,
+    weights_option,
+)
+from matt.cli_common import MattCommand, matt_group, run_cli
 
-DEFAULT_OUT = Path("benchmarks/results")
+DEFAULT_OUT = Path("runs/bench")
+QUICK_TILING_IMAGES = 100
 
 
 class CommaList(click.ParamType):
@@ -54,87 +64,139 @@ class CommaList(click.ParamType):
         return numbers
 
 
+# The full protocol (the paper's 900 timed of 1000 rounds) and ``--quick``: a look in about
+# two minutes on a 2-core CPU: few rounds, K 1 and 2 (DISCO's ensemble doubles, MATT does not),
+# 32x32, batch 8 instead of 64, FP32, the headline rows only, no INT8 accuracy check. An
+# option given on the command line wins over either.
+FULL: dict[str, Any] = {"iterations": 900, "warmup": 100, "table_budget_s": 600.0,
+                        "accuracy_images": 1000, "calibration_images": 64, "ks": DEFAULT_KS,
+                        "sizes": None, "precisions": PRECISIONS}
+QUICK: dict[str, Any] = {"iterations": 20, "warmup": 3, "table_budget_s": 5.0,
+                         "accuracy_images": 0, "calibration_images": 16, "ks": (1, 2),
+                         "sizes": (32,), "precisions": ("fp32",)}
+QUICK_BATCHES = {"latency": (1,), "throughput": (8,), "roofline": (8,), "all": (1, 8)}
+QUICK_FAMILIES = ("classifier", "matt", "disco-ensemble", "sgemm")
+
+
+def _preset(name: str, unit: str = "") -> str:
+    def show(value: Any) -> str:
+        return ",".join(map(str, value)) if isinstance(value, tuple) else f"{value:g}" if \
+            isinstance(value, float) else str(value)
+
+    return f"[default: {show(FULL[name])}{unit}; --quick: {show(QUICK[name])}{unit}]"
+
+
 def bench_options(function: Callable[..., None]) -> Callable[..., None]:
-    """The options every subcommand shares."""
-    options = [
-        click.option("--weights", default=None,
-                     help="weights.pt path or shipped name (default: the shipped cifar10, or "
-                          "a random-init stand-in if none is shipped)"),
-        click.option("--bundle", type=click.Path(path_type=Path), default=None,
-                     help="use this bundle for the runtime rows at its own image size "
-                          "(default: export one from --weights per size)"),
+    """The options every timing subcommand shares."""
+    return option_group(
+        weights_option("the shipped cifar10, or a random-init stand-in if none is shipped; "
+                       "with --bundle: the shipped weights it was exported from"),
+        bundle_option("time the runtime rows on it, at its own image size"),
+        quick_option("a preset that finishes in about two minutes on a 2-core CPU: few "
+                     "rounds, K 1,2, 32x32, batch 1 and 8, FP32, headline rows (options "
+                     "given still win)"),
         click.option("--backend", "backends", type=CommaList(BACKENDS), default=BACKENDS,
                      show_default=True, help="backends to time; those that cannot run here "
                                              "are skipped with the reason"),
         click.option("--family", "families", type=CommaList(FAMILIES), default=None,
-                     help="kinds of row to time (default: every one; roofline: matt,sgemm)"),
-        click.option("--precision", "precisions", type=CommaList(PRECISIONS),
-                     default=PRECISIONS, show_default=True,
-                     help="precisions to time: fp32 and int8 on the CPU, fp16 with TensorRT"),
-        click.option("--k", "ks", type=CommaList(), default=DEFAULT_KS, show_default=True,
-                     help="pool sizes K"),
+                     help="kinds of row to time (default: every one; roofline: matt,sgemm; "
+                          f"--quick: {','.join(QUICK_FAMILIES)})"),
+        click.option("--precision", "precisions", type=CommaList(PRECISIONS), default=None,
+                     help="precisions to time: fp32 and int8 on the CPU, fp16 with TensorRT "
+                          + _preset("precisions")),
+        click.option("--k", "ks", type=CommaList(), default=None,
+                     help="pool sizes K " + _preset("ks") + "; with --bundle: up to its pool"),
         click.option("--batch", "batches", type=CommaList(), default=None,
                      help="batch sizes; one table per batch and size (default: latency 1, "
-                          "throughput and roofline 64; all: 1 at 32 and 224, 64 at 32)"),
+                          "throughput and roofline 64, all: 1 and 64; --quick: 8 for 64)"),
         click.option("--size", "sizes", type=CommaList(), default=None,
-                     help="square image sizes in pixels (default: 32,224; roofline 32)"),
-        click.option("--iterations", type=click.IntRange(min=1), default=900,
-                     show_default=True, help="timed rounds per table"),
-        click.option("--warmup", type=click.IntRange(min=0), default=100, show_default=True,
-                     help="untimed rounds before them"),
-        click.option("--table-budget", "table_budget_s", type=click.FloatRange(min=0,
-                     min_open=True), default=600.0, show_default=True,
-                     help="seconds per table at most; fewer rounds when it binds (recorded)"),
-        click.option("--threads", type=click.IntRange(min=1), default=os.cpu_count() or 1,
-                     show_default=True, help="CPU threads for torch and ONNX Runtime"),
+                     help="square image sizes in pixels (default: 32,224, roofline 32; "
+                          "--quick: 32; with --bundle: the bundle's)"),
+        click.option("--iterations", type=click.IntRange(min=1), default=None,
+                     help="timed rounds per table " + _preset("iterations")),
+        click.option("--warmup", type=click.IntRange(min=0), default=None,
+                     help="untimed rounds before them " + _preset("warmup")),
+        click.option("--table-budget", "table_budget_s", type=click.FloatRange(
+                     min=0, min_open=True), default=None,
+                     help="seconds per table at most; fewer rounds when it binds, and the "
+                          "record says so " + _preset("table_budget_s", " s")),
+        threads_option(os.cpu_count() or 1),
         click.option("--patch", type=click.IntRange(min=1), default=None,
                      help="patch size in pixels (default: the bundle's patch grid kept at "
                           "every image size)"),
         click.option("--halo", type=click.IntRange(min=0), default=None,
                      help="halo in pixels (default: the bundle's)"),
-        click.option("--accuracy-images", type=click.IntRange(min=0), default=1000,
-                     show_default=True, help="clean images for the INT8 accuracy check"),
+        click.option("--accuracy-images", type=click.IntRange(min=0), default=None,
+                     help="clean images for the INT8 accuracy check "
+                          + _preset("accuracy_images")),
         click.option("--data-dir", default=None, help="the dataset folder for that check"),
-        click.option("--calibration-images", type=click.IntRange(min=1), default=64,
-                     show_default=True, help="INT8 calibration images of the benchmark's own "
-                                             "export (ignored with --bundle)"),
-        click.option("-o", "--out", type=click.Path(path_type=Path), default=DEFAULT_OUT,
-                     show_default=True, help="folder for the JSON, Markdown and PNG files"),
-        click.option("--name", default=None, help="file name stem (default: the command)"),
-        click.option("--quiet", is_flag=True, help="no progress bars"),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+        click.option("--calibration-images", type=click.IntRange(min=1), default=None,
+                     help="INT8 calibration images of the benchmark's own export (ignored "
+                          "with --bundle) " + _preset("calibration_images")),
+        output_option("folder for the JSON, Markdown and PNG files; the committed records "
+                      "are written only when it is benchmarks/results", DEFAULT_OUT),
+        click.option("--name", default=None,
+                     help="file name stem [default: <command>-<bundle or weights name>]"),
+        quiet_option(),
+    )(function)
+
+
+def _choice(options: dict[str, Any], name: str) -> Any:
+    """The value given on the command line, else the preset's (``--quick`` or the full one)."""
+    if options[name] is not None:
+        return options[name]
+    return (QUICK if options["quick"] else FULL)[name]
+
+
+def _tables(command: str, options: dict[str, Any]) -> tuple[tuple[int, int], ...]:
+    sizes = options["sizes"]
+    if sizes is None and options["bundle"] is not None:
+        from matt.bench.run import bundle_size
+
+        sizes = (bundle_size(options["bundle"]),)
+    batches = options["batches"]
+    if options["quick"]:
+        sizes = sizes or QUICK["sizes"]
+        batches = batches or QUICK_BATCHES[command]
+    return table_grid(command, batches, sizes)
+
+
+def _ks(options: dict[str, Any]) -> tuple[int, ...]:
+    """``--k``, else the preset's K cut to the bundle's pool (its size added) with --bundle."""
+    ks = _choice(options, "ks")
+    if options["ks"] is None and options["bundle"] is not None:
+        from matt.bundle import load_bundle
+
+        pool = len(load_bundle(options["bundle"], verify=False).manifest.purifiers)
+        ks = tuple(sorted({k for k in ks if k < pool} | {pool}))
+    return ks
 
 
 def _run(command: str, **options: Any) -> None:
     spec = BenchSpec(
-        command=command, ks=options["ks"],
-        tables=table_grid(command, options["batches"], options["sizes"]),
+        command=command, ks=_ks(options), tables=_tables(command, options),
         backends=options["backends"],
-        families=options["families"],
-        precisions=options["precisions"], iterations=options["iterations"],
-        warmup=options["warmup"], table_budget_s=options["table_budget_s"],
+        families=options["families"] or (QUICK_FAMILIES if options["quick"]
+                                         and command != "roofline" else None),
+        precisions=_choice(options, "precisions"), iterations=_choice(options, "iterations"),
+        warmup=_choice(options, "warmup"), table_budget_s=_choice(options, "table_budget_s"),
         threads=options["threads"], patch=options["patch"], halo=options["halo"],
-        accuracy_images=options["accuracy_images"], data_dir=options["data_dir"],
-        calibration_images=options["calibration_images"],
+        accuracy_images=_choice(options, "accuracy_images"), data_dir=options["data_dir"],
+        calibration_images=_choice(options, "calibration_images"),
     )
-    from matt.bench.report import write_results
+    from matt.bench.report import console_text, write_results
     from matt.bench.run import run_benchmark
 
     result = run_benchmark(spec, options["weights"], options["bundle"],
                            progress=not options["quiet"], argv=sys.argv)
-    paths = write_results(result, options["out"], options["name"] or command)
-    counts = result["verdicts"]
-    click.echo(f"figures: {counts['passed']} pass, {counts['missed']} miss, "
-               f"{counts['not_measured']} not measured; {result['run']['load']['note']}")
+    paths = write_results(result, options["output"], options["name"])
+    click.echo(console_text(result))
     for path in paths:
         click.echo(f"wrote {path}")
 
 
 def _subcommand(command: str, help_text: str) -> click.Command:
-    @click.command(command, help=help_text)
+    @click.command(command, cls=MattCommand, needs="bench", help=help_text)
     @bench_options
     def subcommand(**options: Any) -> None:
         _run(command, **options)
@@ -142,9 +204,10 @@ def _subcommand(command: str, help_text: str) -> click.Command:
     return subcommand
 
 
-@click.group(help="Time the defense (latency, throughput, roofline); write JSON, Markdown "
-                  "and PNG. Every command takes the same options; they differ in their default "
-                  "tables and rows.")
+@matt_group("matt-bench", help="Time the defense (latency, throughput, roofline); write JSON, "
+                               "Markdown and PNG under runs/bench (or -o). Every timing command "
+                               "takes the same options; they differ in their default tables and "
+                               "rows. --quick: a look in about two minutes.")
 def bench() -> None:
     """matt-bench."""
 
@@ -158,42 +221,48 @@ for _command, _help in (
     bench.add_command(_subcommand(_command, _help))
 
 
-@bench.command("tiling", help="What the halo and patch size cost and change: per (patch, "
-                              "halo), pixels processed, purifier time relative to the exact "
-                              "halo, |diff| from exact purification, clean accuracy.")
-@click.option("--weights", default=None,
-              help="weights.pt path or shipped name (default: the shipped cifar10)")
-@click.option("--halos", type=CommaList(minimum=0), default=",".join(map(str, DEFAULT_HALOS)),
-              show_default=True, help="halos in pixels; the exact halo (the pool's receptive "
-                                      "radius) and the weights' default are always added")
-@click.option("--patches", type=CommaList(), default=None,
-              help="patch sizes in pixels (default: the weights' patch and twice it)")
-@click.option("--images", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="clean test images (fewer where the data set has fewer)")
-@click.option("--data-dir", default=None, help="the data set's folder (default: its usual "
-                                               "place; CIFAR-10: the 20 foolbox images)")
-@click.option("--threads", type=click.IntRange(min=1), default=os.cpu_count() or 1,
-              show_default=True, help="torch CPU threads")
-@click.option("-o", "--out", type=click.Path(path_type=Path), default=DEFAULT_OUT,
-              show_default=True, help="folder for the JSON, Markdown and PNG files")
-@click.option("--name", default=None, help="file name stem (default: tiling-<dataset>)")
-@click.option("--quiet", is_flag=True, help="no progress bars")
+@bench.command("tiling", cls=MattCommand, needs="bench",
+               help="What the halo and patch size cost and change: per (patch, halo), pixels "
+                    "processed, purifier time relative to the exact halo, |diff| from exact "
+                    "purification, clean accuracy.")
+@option_group(
+    weights_option("the shipped cifar10"),
+    click.option("--halos", type=CommaList(minimum=0), default=",".join(map(str, DEFAULT_HALOS)),
+                 show_default=True, help="halos in pixels; the exact halo (the pool's receptive "
+                                         "radius) and the weights' default are always added"),
+    click.option("--patches", type=CommaList(), default=None,
+                 help="patch sizes in pixels (default: the weights' patch and twice it)"),
+    click.option("--images", type=click.IntRange(min=1), default=None,
+                 help="clean test images (fewer where the data set has fewer) "
+                      f"[default: 1000; --quick: {QUICK_TILING_IMAGES}]"),
+    quick_option(f"{QUICK_TILING_IMAGES} images instead of 1000"),
+    click.option("--data-dir", default=None, help="the data set's folder (default: its usual "
+                                                  "place; CIFAR-10: the 20 foolbox images)"),
+    threads_option(os.cpu_count() or 1),
+    output_option("folder for the JSON, Markdown and PNG files; the committed records are "
+                  "written only when it is benchmarks/results", DEFAULT_OUT),
+    click.option("--name", default=None, help="file name stem [default: tiling-<dataset>]"),
+    quiet_option(),
+)
 def tiling(weights: str | None, halos: tuple[int, ...], patches: tuple[int, ...] | None,
-           images: int, data_dir: str | None, threads: int, out: Path, name: str | None,
-           quiet: bool) -> None:
+           images: int | None, quick: bool, data_dir: str | None, threads: int, output: Path,
+           name: str | None, quiet: bool) -> None:
     """matt-bench tiling."""
     from matt.bench.tiling import TilingSpec, run_tiling
-    from matt.bench.tiling_report import write_tiling
+    from matt.bench.tiling_report import results_markdown, write_tiling
 
-    spec = TilingSpec(halos=halos, patches=patches, images=images, data_dir=data_dir,
+    count = images if images is not None else QUICK_TILING_IMAGES if quick else 1000
+    spec = TilingSpec(halos=halos, patches=patches, images=count, data_dir=data_dir,
                       threads=threads)
     result = run_tiling(spec, weights, progress=not quiet, argv=sys.argv)
+    paths = write_tiling(result, output, name or f"tiling-{result['subject']['dataset']}")
+    click.echo(results_markdown(result))
     for patch, entry in result["smallest_halo"]["per_patch"].items():
         click.echo(f"patch {patch}: smallest halo with mean |diff| < "
                    f"{result['smallest_halo']['mean_abs_diff_below']:g} is {entry['halo']}, "
                    f"{1 / entry['relative_cost']:.1f}x cheaper than exact, clean accuracy "
                    f"{entry['accuracy']:.4f}")
-    for path in write_tiling(result, out, name or f"tiling-{result['subject']['dataset']}"):
+    for path in paths:
         click.echo(f"wrote {path}")
 
 

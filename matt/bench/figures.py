@@ -99,13 +99,13 @@ def flatness(table: dict[str, Any], ks: tuple[int, ...]) -> list[dict[str, Any]]
     low, high = min(ks), max(ks)
     figures = []
     for backend, precision in MATT_SERIES:
-        rows = [label("matt", backend, precision, k) for k in (high, low)]
-        if not any(r in table["rows"] or r in table["skipped"] for r in rows):
+        top, bottom = (label("matt", backend, precision, k) for k in (high, low))
+        if not any(r in table["rows"] or r in table["skipped"] for r in (top, bottom)):
             continue
         entry = _ratio_figure(
             "matt_flat_in_k", f"MATT {backend} {precision}: latency(K={high}) / latency(K={low})",
-            table, *rows, FLAT_IN_K, at_least=False, note=_k_note(ks))
-        figures.append(_with_cost_mix(entry, table, *rows))
+            table, top, bottom, FLAT_IN_K, at_least=False, note=_k_note(ks))
+        figures.append(_with_cost_mix(entry, table, top, bottom))
     return figures
 
 

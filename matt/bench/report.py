@@ -62,6 +62,40 @@ def table_markdown(table: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def subject_text(subject: dict[str, Any]) -> str:
+    """What was timed: the bundle (and the weights it came from), or the weights."""
+    members = f"{subject.get('trained_members')} trained members"
+    if subject.get("bundle"):
+        return (f"bundle {subject['bundle']} (runtime rows; exported from "
+                f"{subject.get('weights')}, whose {members} are the torch rows)")
+    return f"{subject.get('weights')}, {members}"
+
+
+def subject_label(subject: dict[str, Any]) -> str:
+    """A short name for file names: the bundle folder's, the weights file's, or stand-in."""
+    if subject.get("bundle"):
+        return Path(subject["bundle"]).name
+    weights = subject.get("weights") or ""
+    return Path(weights).stem if weights.endswith(".pt") else "stand-in"
+
+
+def default_stem(result: dict[str, Any]) -> str:
+    """``<command>-<subject>``, e.g. ``latency-cifar10``: file names that say what was timed."""
+    return f"{result['run']['spec']['command']}-{subject_label(result['subject'])}"
+
+
+def console_text(result: dict[str, Any]) -> str:
+    """What the terminal shows: the subject, the verdicts, each table's rows, the load."""
+    counts = result["verdicts"]
+    parts = [f"matt-bench {result['run']['spec']['command']}: "
+             f"{subject_text(result['subject'])}", "",
+             figures_markdown(result),
+             f"figures: {counts['passed']} pass, {counts['missed']} miss, "
+             f"{counts['not_measured']} not measured; {result['run']['load']['note']}", ""]
+    parts += [table_markdown(table) for table in result["tables"].values()]
+    return "\n".join(parts)
+
+
 def results_markdown(result: dict[str, Any]) -> str:
     run, machine, load = result["run"], result["machine"], result["run"]["load"]
     counts = result["verdicts"]
@@ -74,8 +108,7 @@ def results_markdown(result: dict[str, Any]) -> str:
         f"- git {run['git']['revision']}{' (uncommitted changes)' if run['git']['dirty'] else ''}"
         f", started {run['started']}",
         f"- load average at the start {load['load_average_start']}: {load['note']}",
-        f"- subject: {result['subject'].get('weights')}, "
-        f"{result['subject'].get('trained_members')} trained members",
+        f"- subject: {subject_text(result['subject'])}",
         f"- figures: {counts['passed']} pass, {counts['missed']} miss, "
         f"{counts['not_measured']} not measured", "",
         "## Figures", "", figures_markdown(result), "## Diagnostics", "",
@@ -84,13 +117,19 @@ def results_markdown(result: dict[str, Any]) -> str:
     return "\n".join(header) + "\n".join(table_markdown(t) for t in result["tables"].values())
 
 
-def write_results(result: dict[str, Any], out_dir: Path, name: str) -> list[Path]:
-    """Write ``<name>.json``, ``<name>.md`` and the plots into ``out_dir``; returns the paths."""
+PLOTS = ((plot_latency_vs_k, "ms-vs-k"), (plot_roofline, "gflops-vs-sgemm"))
+
+
+def write_results(result: dict[str, Any], out_dir: Path, name: str | None = None) -> list[Path]:
+    """Write ``<name>.json``, ``<name>.md`` and the plots (``<name>-ms-vs-k.png``,
+    ``<name>-gflops-vs-sgemm.png``) into ``out_dir``; ``name`` defaults to
+    :func:`default_stem`. Returns the paths."""
+    name = name or default_stem(result)
     out_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=2, allow_nan=False) + "\n"
     written = [write_text_atomic(out_dir / f"{name}.json", text),
                write_text_atomic(out_dir / f"{name}.md", results_markdown(result))]
-    for plot, suffix in ((plot_latency_vs_k, "latency-vs-k"), (plot_roofline, "roofline")):
+    for plot, suffix in PLOTS:
         path = plot(result, out_dir / f"{name}-{suffix}.png")
         if path is not None:
             written.append(path)

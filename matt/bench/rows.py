@@ -176,7 +176,7 @@ class RowBuilder:
             pipeline = self._pipeline(rows, key, backend, precision, min(self.ks), "classifier")
             if pipeline is not None:
                 rows.add(label("classifier", backend, precision),
-                         _bind(pipeline.classify, images), backend=backend,
+                         _bind(pipeline.classify_undefended, images), backend=backend,
                          precision=precision, **common)
         if self._usable("torch-cuda"):
             module = copy.deepcopy(self._classifier).to("cuda")

@@ -16,8 +16,9 @@ from matt.bench.figures import compute_diagnostics, compute_figures, verdict_cou
 from matt.bench.machine import load_average, machine_info, quiet_verdict, run_context
 from matt.bench.rows import RowBuilder, TableKey, TableRows, backend_reason
 from matt.bench.spec import BenchSpec
-from matt.bench.subjects import BundleCache, load_subject
+from matt.bench.subjects import BundleCache, bundle_weights, load_subject
 from matt.bench.timing import time_rows
+from matt.errors import InputError
 
 SCHEMA = "matt-bench/1"
 
@@ -49,6 +50,9 @@ def run_benchmark(spec: BenchSpec, weights: str | None = None, bundle: Path | No
     load_start = load_average()
     context = run_context(argv)
     torch.set_num_threads(spec.threads)
+    if bundle is not None:
+        check_bundle_sizes(spec, bundle)
+        weights = str(bundle_weights(bundle, weights))
     subject = load_subject(weights, spec.max_k)
     ks = (spec.max_k,) if spec.command == "roofline" else tuple(sorted(spec.ks))
     tables: dict[str, dict[str, Any]] = {}
@@ -95,6 +99,24 @@ def run_benchmark(spec: BenchSpec, weights: str | None = None, bundle: Path | No
         "verdicts": verdict_counts(figures),
         "diagnostics": compute_diagnostics(tables, ks),
     }
+
+
+def bundle_size(bundle: Path) -> int:
+    """The square image size a bundle takes, in pixels."""
+    from matt.bundle import load_bundle
+
+    return load_bundle(bundle, verify=False).manifest.input_shape[1]
+
+
+def check_bundle_sizes(spec: BenchSpec, bundle: Path) -> None:
+    """A bundle is timed at its own size only: another size would time a resized copy of it
+    (or fail inside ONNX Runtime on a fixed-size classifier)."""
+    size = bundle_size(bundle)
+    others = sorted({s for _, s in spec.tables if s != size})
+    if others:
+        raise InputError(f"--bundle {bundle} takes {size}x{size} images; --size "
+                         f"{','.join(map(str, others))} cannot be timed on it (leave --size "
+                         "out, or leave --bundle out to time the benchmark's own exports)")
 
 
 def _wants_accuracy(spec: BenchSpec, tables: dict[str, dict[str, Any]]) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from matt.errors import MattError, WeightsError
+from matt.errors import InputError, MattError, WeightsError
 from matt.models import ClassifierSpec, PurifierSpec, build_classifier, build_purifier
 from matt.training.weights import (
     PoolMember,
@@ -124,6 +124,34 @@ def resolve_weights_path(name_or_path: str | None) -> Path | None:
                                "name such as cifar10")
         return path
     return shipped_weights(name_or_path)
+
+
+def bundle_weights(bundle: Path, name_or_path: str | None) -> Path:
+    """The ``weights.pt`` that ``bundle`` was exported from: ``--weights`` when it is that
+    file, else the shipped one with the sha256 the bundle's manifest records.
+
+    Raises:
+        InputError: ``--weights`` is another file, or none is given and no shipped weights
+            match (the torch rows would time other models than the bundle's).
+    """
+    from matt.assets import WEIGHTS_DIR
+    from matt.bundle import load_bundle
+
+    export = load_bundle(bundle, verify=False).manifest.export
+    recorded = export.get("weights_sha256")
+    origin = f"{export.get('weights_file', 'a weights.pt')} (sha256 {str(recorded)[:12]}…)"
+    if name_or_path is not None:
+        path = resolve_weights_path(name_or_path)
+        assert path is not None
+        if recorded is not None and sha256_of(path) != recorded:
+            raise InputError(f"--weights {name_or_path} is not what --bundle {bundle} was "
+                             f"exported from ({origin}); pass that file, or leave --weights out")
+        return path
+    for candidate in sorted(WEIGHTS_DIR.glob("*.pt")):
+        if recorded is not None and sha256_of(candidate) == recorded:
+            return candidate
+    raise InputError(f"--bundle {bundle} was exported from {origin}, which is not shipped; "
+                     "pass that file with --weights")
 
 
 def load_subject(name_or_path: str | None, pool_size: int) -> Subject:

@@ -195,7 +195,7 @@ def _compare(purified: dict[int, np.ndarray], exact: int, pipelines: dict[int, A
     """Tally each halo's batch against the exact halo's, and classify it."""
     reference = purified[exact].astype(np.float64)
     for halo, output in purified.items():
-        predicted = pipelines[halo].classify(output).argmax(axis=1)
+        predicted = pipelines[halo].classify_undefended(output).argmax(axis=1)
         tallies[halo].add(output, reference, predicted, labels)
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import click
 
-from matt.cli_common import run_cli
+from matt.cli.options import seed_option
+from matt.cli_common import matt_command, run_cli
 from matt.errors import InputError
 from matt.evaluation.evaluate import EvalRequest, check_names, evaluate
 from matt.evaluation.profiles import PROFILES
@@ -46,7 +47,7 @@ def parse_budgets(text: str | None) -> tuple[int, ...] | None:
     return tuple(sorted(budgets))
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@matt_command("matt-eval", needs="eval")
 @click.option("--bundle", default="fmnist", show_default=True,
               help="fmnist | cifar10 (shipped weights) | a weights.pt | an exported bundle folder")
 @click.option("--at-weights", default=None,
@@ -65,8 +66,7 @@ def parse_budgets(text: str | None) -> tuple[int, ...] | None:
               help="images for Figure 6 (robust accuracy against K); 0 skips it")
 @click.option("--patch-images", type=int, default=None,
               help="test images for Figure 11 (clean accuracy against patches); 0 skips it")
-@click.option("--seed", type=int, default=None,
-              help="reproducible attacks and defense draws (default: OS randomness)")
+@seed_option(None)
 @click.option("--url", default=None, help="attack a live matt-serve server at HOST:PORT")
 @click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http",
               show_default=True)

@@ -8,7 +8,8 @@ from types import FrameType
 
 import click
 
-from matt.cli_common import run_cli
+from matt.cli.options import output_option, seed_option
+from matt.cli_common import matt_command, run_cli
 from matt.errors import WeightsError
 from matt.export.onnx import DEFAULT_OPSET
 from matt.export.options import ENGINES, PRECISIONS, ExportOptions
@@ -34,10 +35,9 @@ def default_bundle_dir(weights_path: Path) -> Path:
     return DEFAULT_BUNDLES_DIR / weights_path.stem
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@matt_command("matt-export")
 @click.argument("weights")
-@click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Bundle folder to create [default: bundles/<weights name>].")
+@output_option("bundle folder to create", shown="bundles/<weights name>")
 @click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True,
               help="ONNX opset of the graphs.")
 @click.option("--engine", type=click.Choice(ENGINES), default="none", show_default=True,
@@ -60,10 +60,12 @@ def default_bundle_dir(weights_path: Path) -> Path:
               help="TensorRT: request batch, in images, the engines are tuned for.")
 @click.option("--timing-cache", type=click.Path(path_type=Path),
               help="TensorRT timing cache file [default: ~/.cache/matt/tensorrt.timing-cache].")
+@seed_option(0)
 @click.option("--force", is_flag=True, help="Replace the output bundle if it exists.")
 def cmd(weights: str, output: Path | None, opset: int, engine: str, precision: str,
         calibration: str, calibration_images: int, check_images: int, members: str,
-        max_images: int, opt_images: int, timing_cache: Path | None, force: bool) -> None:
+        max_images: int, opt_images: int, timing_cache: Path | None, seed: int,
+        force: bool) -> None:
     """Export WEIGHTS (a weights.pt path, or a shipped name: cifar10, fmnist, fmnist-at) to a
     bundle: ONNX graphs checked against torch on real images, a manifest with checksums, and
     optionally INT8 variants and TensorRT engines."""
@@ -75,7 +77,7 @@ def cmd(weights: str, output: Path | None, opset: int, engine: str, precision: s
         opset=opset, engine=engine, precision=precision, calibration=calibration,
         calibration_images=calibration_images, check_images=check_images,
         members=tuple(name.strip() for name in members.split(",") if name.strip()),
-        max_images=max_images, opt_images=opt_images, timing_cache=timing_cache,
+        max_images=max_images, opt_images=opt_images, timing_cache=timing_cache, seed=seed,
     )
     weights_path = resolve_weights(weights)
     out_dir = output or default_bundle_dir(weights_path)

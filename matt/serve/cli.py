@@ -17,7 +17,8 @@ from types import FrameType
 import click
 
 from matt.bundle import load_bundle
-from matt.cli_common import run_cli
+from matt.cli.options import threads_option
+from matt.cli_common import matt_command, run_cli
 from matt.errors import MattError
 from matt.serve.bundles import resolve_bundle
 from matt.serve.options import CLASSIFY, OUTPUTS, PURIFY, UNDEFENDED, ServeOptions
@@ -57,7 +58,7 @@ def usage(server: TritonServer, models: list[str], options: ServeOptions,
     return "\n".join(lines)
 
 
-@click.command()
+@matt_command("matt-serve", needs="serve", needs_unless="write_repository")
 @click.argument("bundle", required=False)
 @click.option("--backend", type=click.Choice(["auto", "onnxruntime", "tensorrt", "torch"]),
               default="auto", show_default=True, help="Runtime backend of each model instance.")
@@ -72,8 +73,7 @@ def usage(server: TritonServer, models: list[str], options: ServeOptions,
               help="How long a request may wait to be batched with others (µs).")
 @click.option("--instances", type=int, default=1, show_default=True,
               help="Model instances (processes) per model.")
-@click.option("--threads", type=int, default=0, show_default=True,
-              help="Runtime threads per instance (0: the runtime's default).")
+@threads_option(0, zero_means="the runtime's default; per model instance")
 @click.option("--output", type=click.Choice(OUTPUTS), default="probs", show_default=True,
               help="probs: probabilities (score-based threat model); label: the label only "
                    "(decision-based).")

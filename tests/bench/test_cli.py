@@ -43,7 +43,7 @@ def test_latency_runs_end_to_end_and_writes_json_markdown_png(tmp_path, small_we
         "--backend", "torch,onnxruntime,tensorrt", "--precision", "fp32",
         "--family", "classifier,matt,disco-ensemble,liif-no-local-ensemble,disco-encoder-whole"])
     main()
-    result = json.loads((out / "latency.json").read_text())
+    result = json.loads((out / "latency-weights16.json").read_text())
     table = result["tables"]["batch1-16x16"]
     for expected in ("classifier/torch-fp32", "classifier/onnxruntime-fp32",
                      "matt/torch-fp32/K=1", "matt/torch-fp32/K=2",
@@ -61,10 +61,13 @@ def test_latency_runs_end_to_end_and_writes_json_markdown_png(tmp_path, small_we
     assert {f["passed"] for f in result["figures"]} <= {True, False, None}
     formulation = next(d for d in result["diagnostics"] if d["id"] == "formulation_vs_disco")
     assert formulation["value"] > 0
-    assert (out / "latency-latency-vs-k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "| figure |" in (out / "latency.md").read_text()
+    assert (out / "latency-weights16-ms-vs-k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| figure |" in (out / "latency-weights16.md").read_text()
     assert not list(out.glob(".*")), "a temporary file was left behind"
-    assert "wrote" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert f"wrote {out / 'latency-weights16.json'}" in shown
+    assert "| row | median ms | p99 ms |" in shown and "| matt/torch-fp32/K=2 |" in shown
+    assert shown.startswith(f"matt-bench latency: {small_weights}, 2 trained members")
 
 
 def test_roofline_times_the_largest_pool_against_sgemm(tmp_path, small_weights, monkeypatch):
@@ -73,15 +76,15 @@ def test_roofline_times_the_largest_pool_against_sgemm(tmp_path, small_weights, 
         "matt-bench", "roofline", *TINY, "--batch", "4", "--weights", str(small_weights),
         "--backend", "torch", "-o", str(out)])
     main()
-    result = json.loads((out / "roofline.json").read_text())
+    result = json.loads((out / "roofline-weights16.json").read_text())
     rows = result["tables"]["batch4-16x16"]["rows"]
     assert set(rows) == {"matt/torch-fp32/K=2", "sgemm/numpy-fp32", "sgemm/torch-fp32"}
     assert all(row["achieved_gflops"] > 0 for row in rows.values())
     figure = next(f for f in result["figures"] if f["id"] == "roofline")
     assert figure["value"] == pytest.approx(
         rows["matt/torch-fp32/K=2"]["achieved_gflops"] / figure["peak_gflops"], rel=1e-2)
-    assert (out / "roofline-roofline.png").is_file()
-    assert not (out / "roofline-latency-vs-k.png").exists()  # one K: nothing to plot against
+    assert (out / "roofline-weights16-gflops-vs-sgemm.png").is_file()
+    assert not (out / "roofline-weights16-ms-vs-k.png").exists()  # one K: nothing to plot against
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -91,7 +94,6 @@ def test_roofline_times_the_largest_pool_against_sgemm(tmp_path, small_weights, 
     (["latency", "--size", "4"], "image sizes"),
     (["latency", "--iterations", "0"], "--iterations"),
     (["latency", "--weights", "/no/such/weights.pt"], "no such weights file"),
-    (["speed"], "speed"),
 ])
 def test_bad_flags_give_one_line_and_a_non_zero_exit(monkeypatch, capsys, args, needle):
     code, _, err = _run_main(monkeypatch, capsys, *args)
@@ -106,3 +108,11 @@ def test_the_console_script_exits_non_zero_on_a_bad_flag():
                           timeout=60)
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
+
+
+def test_an_unknown_command_keeps_the_usage_line(monkeypatch, capsys):
+    code, _, err = _run_main(monkeypatch, capsys, "speed")
+    lines = err.splitlines()
+    assert code == 2 and lines[0] == "Usage: matt-bench [OPTIONS] COMMAND [ARGS]..."
+    assert lines[1] == "Try 'matt-bench -h' for help." and lines[-1].startswith("error: ")
+    assert "speed" in lines[-1]
