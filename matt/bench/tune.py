@@ -14,6 +14,7 @@ only through the arguments a pipeline takes, never a module global.
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 import subprocess
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+import onnxruntime
 
 from matt.cli_common import run_cli
 from matt.core import NDArray
@@ -111,7 +113,7 @@ def tune_settings(bundle_dir: Path, batches: tuple[int, ...], repeats: int) -> N
     rows: dict[str, list[str]] = {name: [] for name in pipes}
     for batch in batches:
         images = images_for(next(iter(pipes.values())), batch)
-        figures = interleaved_ms({n: lambda p=p, x=images: p.purify(x) for n, p in pipes.items()},
+        figures = interleaved_ms({n: functools.partial(p.purify, images) for n, p in pipes.items()},
                                  repeats if batch > 1 else 4 * repeats)
         for name in pipes:
             rows[name].append(figures[name].cell())
@@ -137,7 +139,7 @@ def pool_size_cost(bundle_dir: Path, batches: tuple[int, ...], repeats: int) -> 
                    "intra-op")
         for batch in batches:
             images = images_for(pipes["full"], batch)
-            figures = interleaved_ms({n: lambda p=p, x=images: p.predict(x)
+            figures = interleaved_ms({n: functools.partial(p.predict, images)
                                       for n, p in pipes.items()},
                                      repeats if batch > 1 else 4 * repeats)
             full = figures["full"]
@@ -258,7 +260,7 @@ def tune(bundle_dir: Path | None, weights: Path | None, stand_in: Path | None, b
         weights, bundle_dir = make_stand_in(stand_in)
     if bundle_dir is None:
         raise click.UsageError("give BUNDLE_DIR or --stand-in FOLDER")
-    click.echo(f"cpus: {os.cpu_count()}; onnxruntime {ort_engine.ort.__version__}")
+    click.echo(f"cpus: {os.cpu_count()}; onnxruntime {onnxruntime.__version__}")
     if not skip_settings:
         tune_settings(bundle_dir, (1, batch), repeats)
     pool_size_cost(bundle_dir, (1, batch), repeats)

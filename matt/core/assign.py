@@ -11,6 +11,7 @@ import threading
 
 import numpy as np
 
+from matt.core.types import EngineIds, IndexArray
 from matt.errors import SpecError
 
 
@@ -28,7 +29,7 @@ class EngineDraw:
         self._generator = np.random.Generator(np.random.PCG64(seed)) if seed is not None else None
         self._lock = threading.Lock()
 
-    def draw(self, count: int) -> np.ndarray:
+    def draw(self, count: int) -> EngineIds:
         """Return ``count`` engine indices (int64)."""
         if self._generator is not None:
             with self._lock:
@@ -36,7 +37,7 @@ class EngineDraw:
         return _urandom_below(self.pool_size, count)
 
 
-def _urandom_below(bound: int, count: int) -> np.ndarray:
+def _urandom_below(bound: int, count: int) -> EngineIds:
     """Uniform integers in ``[0, bound)`` from os.urandom, by rejection (no modulo bias)."""
     limit = (2**32 // bound) * bound
     drawn = np.empty(0, dtype=np.uint32)
@@ -46,7 +47,7 @@ def _urandom_below(bound: int, count: int) -> np.ndarray:
     return (drawn[:count] % bound).astype(np.int64)
 
 
-def group_by_engine(engine_ids: np.ndarray, pool_size: int) -> list[tuple[int, np.ndarray]]:
+def group_by_engine(engine_ids: EngineIds, pool_size: int) -> list[tuple[int, IndexArray]]:
     """For each engine that was drawn, the indices of its windows, in order."""
     return [
         (engine, np.flatnonzero(engine_ids == engine))

@@ -168,6 +168,7 @@ def stitch_windows(windows: Any, plan: PatchPlan, batch: int) -> Any:
     interiors = windows[:, :, halo : halo + plan.patch_h, halo : halo + plan.patch_w]
     interiors = interiors.reshape(batch, per_image, channels, plan.patch_h, plan.patch_w)
     shape = (batch, channels, plan.height, plan.width)
+    out: Any  # a numpy array or a torch tensor, as the windows are
     if _is_numpy(windows):
         out = np.empty(shape, dtype=windows.dtype)
     else:

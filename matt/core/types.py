@@ -13,5 +13,8 @@ NDArray = npt.NDArray[np.float32]
 IndexArray = npt.NDArray[np.intp]
 """Indices into a batch (which windows an engine runs)."""
 
+EngineIds = npt.NDArray[np.int64]
+"""One drawn engine index per window."""
+
 AnyArray = npt.NDArray[Any]
 """An array of any dtype, before it is checked."""

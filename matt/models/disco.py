@@ -127,9 +127,10 @@ class DiscoEnsemble(nn.Module):
         self.generator = generator
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        features = [member.encode(images) for member in self.members]
+        members: list[LiifPurifier] = list(self.members)  # type: ignore[arg-type]
+        features = [member.encode(images) for member in members]
         if self.generator is None:
             chosen = secrets.randbelow(len(self.members))
         else:
             chosen = int(torch.randint(len(self.members), (1,), generator=self.generator))
-        return self.members[chosen].decode(features[chosen])
+        return members[chosen].decode(features[chosen])

@@ -9,6 +9,8 @@ purification.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -65,7 +67,7 @@ class AttentionBlock(nn.Module):
 class _Encoder(nn.Module):
     """Head conv, residual blocks, a closing conv and a long skip (EDSR's layout)."""
 
-    def __init__(self, channels: int, features: int, blocks: list[nn.Module]) -> None:
+    def __init__(self, channels: int, features: int, blocks: Sequence[nn.Module]) -> None:
         super().__init__()
         self.head = conv3x3(channels, features)
         self.body = nn.Sequential(*blocks, conv3x3(features, features))

@@ -215,7 +215,7 @@ def _read_weights(h5: h5py.File, names: list[str], path: Path) -> list[dict[str,
     return weights
 
 
-_KERAS_TO_TORCH = {
+_KERAS_TO_TORCH: dict[type[nn.Module], dict[str, tuple[str, tuple[int, ...] | None]]] = {
     nn.Conv2d: {"kernel": ("weight", (3, 2, 0, 1)), "bias": ("bias", None)},
     nn.Linear: {"kernel": ("weight", (1, 0)), "bias": ("bias", None)},
     nn.BatchNorm2d: {"gamma": ("weight", None), "beta": ("bias", None),
@@ -232,7 +232,7 @@ def _to_state_dict(
         model = KerasCifarCnn(spec)
     target = model.state_dict()
     modules = [(name, module) for name, module in model.named_modules()
-               if isinstance(module, tuple(_KERAS_TO_TORCH))]
+               if type(module) in _KERAS_TO_TORCH]  # exactly the layers the table maps
     state: dict[str, torch.Tensor] = {}
     for (prefix, module), arrays in zip(modules, keras_weights, strict=True):
         for keras_name, (torch_name, axes) in _KERAS_TO_TORCH[type(module)].items():

@@ -109,13 +109,14 @@ class PatchScheduler:
             groups = [(engine, part) for engine, indices in groups for part in split(indices, size)]
         for indices, output in self._run_groups(windows, groups):
             purified[indices] = output
-        return stitch_windows(purified, plan, images.shape[0])
+        stitched: NDArray = stitch_windows(purified, plan, images.shape[0])
+        return stitched
 
-    def _run_groups(self, windows: NDArray, groups: list[tuple[int, NDArray]]
-                    ) -> list[tuple[NDArray, NDArray]]:
+    def _run_groups(self, windows: NDArray, groups: list[tuple[int, IndexArray]]
+                    ) -> list[tuple[IndexArray, NDArray]]:
         if self.concurrency is Concurrency.STREAMS:
             # Launch every engine on its own stream first, then wait: the engines overlap.
-            pending: list[tuple[NDArray, Pending]] = []
+            pending: list[tuple[IndexArray, Pending]] = []
             try:
                 for engine, indices in groups:
                     pending.append((indices, self.engines[engine].launch(windows[indices])))
@@ -141,8 +142,8 @@ class PatchScheduler:
             return results
         return self._run_share(windows, groups)
 
-    def _run_share(self, windows: NDArray, groups: list[tuple[int, NDArray]]
-                   ) -> list[tuple[NDArray, NDArray]]:
+    def _run_share(self, windows: NDArray, groups: list[tuple[int, IndexArray]]
+                   ) -> list[tuple[IndexArray, NDArray]]:
         return [(indices, self.engines[engine].run(windows[indices])) for engine, indices in groups]
 
     def close(self) -> None:
@@ -151,10 +152,10 @@ class PatchScheduler:
             self._executor = None
 
 
-def _balance(groups: list[tuple[int, NDArray]], workers: int
-             ) -> list[list[tuple[int, NDArray]]]:
+def _balance(groups: list[tuple[int, IndexArray]], workers: int
+             ) -> list[list[tuple[int, IndexArray]]]:
     """Share the calls among ``workers`` lists of about equal windows (largest first)."""
-    shares: list[list[tuple[int, NDArray]]] = [[] for _ in range(workers)]
+    shares: list[list[tuple[int, IndexArray]]] = [[] for _ in range(workers)]
     loads = [0] * workers
     for group in sorted(groups, key=lambda g: -len(g[1])):
         lightest = loads.index(min(loads))
@@ -163,7 +164,7 @@ def _balance(groups: list[tuple[int, NDArray]], workers: int
     return [share for share in shares if share]
 
 
-def _drain(pending: list[tuple[NDArray, Pending]]) -> None:
+def _drain(pending: list[tuple[IndexArray, Pending]]) -> None:
     """Wait for runs already launched, so their engines are free again, then give up."""
     for _, handle in pending:
         try:

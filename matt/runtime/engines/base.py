@@ -20,6 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
+from matt.core.types import NDArray
 from matt.errors import InputError
 
 
@@ -40,16 +41,16 @@ class Concurrency(enum.Enum):
 class Pending(Protocol):
     """A launched run; :meth:`wait` blocks until its output is on the host."""
 
-    def wait(self) -> np.ndarray: ...
+    def wait(self) -> NDArray: ...
 
 
 @dataclass(frozen=True)
 class Done:
     """A run that finished when it was launched."""
 
-    output: np.ndarray
+    output: NDArray
 
-    def wait(self) -> np.ndarray:
+    def wait(self) -> NDArray:
         return self.output
 
 
@@ -62,17 +63,17 @@ class Runner(ABC):
 
     name: str = "model"
 
-    def run(self, inputs: np.ndarray) -> np.ndarray:
+    def run(self, inputs: NDArray) -> NDArray:
         """Run the model on ``inputs`` (float32, 4 dimensions, non-empty)."""
         return self.launch(inputs).wait()
 
-    def launch(self, inputs: np.ndarray) -> Pending:
+    def launch(self, inputs: NDArray) -> Pending:
         """Start a run and return at once where the backend can; here it runs to the end."""
         check_inputs(self.name, inputs)
         return Done(self._run(inputs))
 
     @abstractmethod
-    def _run(self, inputs: np.ndarray) -> np.ndarray: ...
+    def _run(self, inputs: NDArray) -> NDArray: ...
 
     def close(self) -> None:  # noqa: B027 - a runner holding nothing has nothing to free
         """Free what the runner holds (sessions, device buffers, streams)."""
@@ -84,7 +85,7 @@ class Runner(ABC):
         self.close()
 
 
-def check_inputs(name: str, inputs: np.ndarray) -> None:
+def check_inputs(name: str, inputs: NDArray) -> None:
     if not isinstance(inputs, np.ndarray) or inputs.dtype != np.float32 or inputs.ndim != 4:
         raise InputError(f"{name}: expected a float32 NCHW numpy array, got "
                          f"{getattr(inputs, 'dtype', type(inputs).__name__)} "

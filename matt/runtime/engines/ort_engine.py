@@ -10,9 +10,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import onnxruntime as ort
 
+from matt.core.types import NDArray
 from matt.errors import BundleError, InputError
 from matt.formats.bundle import CLASSIFIER_INPUT, CLASSIFIER_OUTPUT, PURIFIER_INPUT, PURIFIER_OUTPUT
 from matt.runtime.engines.base import Concurrency, EngineSet, Runner
@@ -79,7 +79,7 @@ def default_settings() -> SessionSettings:
     return SessionSettings(workers=int(threads))
 
 
-def _providers(device: str) -> list:
+def _providers(device: str) -> list[str | tuple[str, dict[str, int]]]:
     if device == "cpu":
         return ["CPUExecutionProvider"]
     index = int(device.split(":")[1])
@@ -109,8 +109,9 @@ class OnnxRuntimeRunner(Runner):
         self.session = loader()
         self._input, self._output = input_name, output_name
 
-    def _run(self, inputs: np.ndarray) -> np.ndarray:
-        return self.session.run([self._output], {self._input: inputs})[0]
+    def _run(self, inputs: NDArray) -> NDArray:
+        output: NDArray = self.session.run([self._output], {self._input: inputs})[0]
+        return output
 
     def close(self) -> None:
         self.session = None  # the session frees its memory when collected

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
+from matt.core.types import NDArray
 from matt.errors import BackendUnavailable, BundleError
 from matt.formats.bundle import Bundle, Manifest, ModelFile
 from matt.formats.checksums import sha256_file
@@ -40,10 +40,11 @@ class _StreamPending:
                  keep_alive: tuple[torch.Tensor, ...]) -> None:
         self.event, self.host_output, self.keep_alive = event, host_output, keep_alive
 
-    def wait(self) -> np.ndarray:
+    def wait(self) -> NDArray:
         self.event.synchronize()
         self.keep_alive = ()
-        return self.host_output.numpy()
+        output: NDArray = self.host_output.numpy()
+        return output
 
 
 class TorchRunner(Runner):
@@ -57,9 +58,10 @@ class TorchRunner(Runner):
         self.name = name
         self.device = torch.device(device)
         self.module = module.to(self.device).eval()
-        self.stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
+        self.stream = (torch.cuda.Stream(self.device)  # type: ignore[no-untyped-call]
+                       if self.device.type == "cuda" else None)
 
-    def launch(self, inputs: np.ndarray) -> Pending:
+    def launch(self, inputs: NDArray) -> Pending:
         check_inputs(self.name, inputs)
         if self.stream is None:
             return Done(self._run(inputs))
@@ -70,13 +72,14 @@ class TorchRunner(Runner):
             host_output = torch.empty(device_output.shape, dtype=device_output.dtype,
                                       pin_memory=True)
             host_output.copy_(device_output, non_blocking=True)
-            event = torch.cuda.Event()
+            event = torch.cuda.Event()  # type: ignore[no-untyped-call]
             event.record(self.stream)
         return _StreamPending(event, host_output, (host_input, device_input, device_output))
 
-    def _run(self, inputs: np.ndarray) -> np.ndarray:
+    def _run(self, inputs: NDArray) -> NDArray:
         with torch.inference_mode():
-            return self.module(torch.from_numpy(inputs)).numpy()
+            output: NDArray = self.module(torch.from_numpy(inputs)).numpy()
+            return output
 
     def close(self) -> None:
         self.module = None  # type: ignore[assignment]
@@ -97,7 +100,7 @@ def weights_beside(bundle: Bundle) -> Path:
     folders = (bundle.root, bundle.root.parent)
     if name and expected:
         for folder in folders:
-            candidate = folder / name
+            candidate = folder / str(name)
             if candidate.is_file() and sha256_file(candidate) == expected:
                 return candidate
     raise BundleError(

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from matt.core.files import write_bytes_atomic
+from matt.core.types import NDArray
 from matt.errors import BackendUnavailable, BundleError, InputError
 from matt.formats.bundle import (
     CLASSIFIER_INPUT,
@@ -87,7 +88,7 @@ class _Buffers:
             cudart.cudaFreeHost(pointer)
 
 
-def _pinned_array(pointer: int, shape: tuple[int, ...]) -> np.ndarray:
+def _pinned_array(pointer: int, shape: tuple[int, ...]) -> NDArray:
     count = int(np.prod(shape))
     raw = (ctypes.c_float * count).from_address(int(pointer))
     return np.ctypeslib.as_array(raw).reshape(shape)
@@ -99,7 +100,7 @@ class _TrtPending:
     def __init__(self, runner: TensorRTRunner, count: int) -> None:
         self.runner, self.count = runner, count
 
-    def wait(self) -> np.ndarray:
+    def wait(self) -> NDArray:
         try:
             _, cudart = _modules()
             _cuda(cudart.cudaStreamSynchronize(self.runner.stream))
@@ -135,7 +136,7 @@ class TensorRTRunner(Runner):
         self.context.set_tensor_address(output_name, int(self.buffers.device_out))
         self.lock = threading.Lock()
 
-    def launch(self, inputs: np.ndarray) -> Pending:
+    def launch(self, inputs: NDArray) -> Pending:
         check_inputs(self.name, inputs)
         if tuple(inputs.shape[1:]) != self.buffers.item_in:
             raise InputError(f"{self.name}: the engine was built for items of shape "
@@ -150,7 +151,7 @@ class TensorRTRunner(Runner):
             raise
         return _TrtPending(self, inputs.shape[0])
 
-    def _enqueue(self, inputs: np.ndarray) -> None:
+    def _enqueue(self, inputs: NDArray) -> None:
         _, cudart = _modules()
         count, buffers = inputs.shape[0], self.buffers
         _cuda(cudart.cudaSetDevice(self.device_index))  # the current device is per thread
@@ -165,7 +166,7 @@ class TensorRTRunner(Runner):
         _cuda(cudart.cudaMemcpyAsync(buffers.host_out_ptr, buffers.device_out, out_bytes,
                                      kind.cudaMemcpyDeviceToHost, self.stream))
 
-    def _run(self, inputs: np.ndarray) -> np.ndarray:
+    def _run(self, inputs: NDArray) -> NDArray:
         """More items than the buffers hold: run in chunks of ``capacity``, one at a time."""
         step = self.buffers.capacity
         return np.concatenate([self.launch(inputs[start:start + step]).wait()
