@@ -43,7 +43,7 @@ MAX_DECLARED_ELEMENTS = 1 << 22
 
 @pytest.fixture(scope="module")
 def server(serve_bundle, tmp_path_factory):
-    options = ServeOptions(threads=1, max_batch=8)
+    options = ServeOptions(threads=1, max_batch=8, expose_purify=True)
     with running_server(serve_bundle, tmp_path_factory.mktemp("fuzz"), options) as running:
         yield running
 
@@ -293,8 +293,8 @@ def test_fuzz_never_gets_a_5xx_from_the_model(server):
     assert reached["requests"] >= 100, "too few malformed requests reached the models"
     assert sent >= 500
     assert not tally.failures, "\n".join(tally.failures[:20])
-    assert server.process.poll() is None, "tritonserver died"
-    assert server.is_ready()
+    assert server.triton.process.poll() is None, "tritonserver died"
+    assert server.ready()
     images, _ = real_images()
     for port, protocol in ((server.ports.http, "http"), (server.ports.grpc, "grpc")):
         with MattClient(f"127.0.0.1:{port}", protocol) as client:
