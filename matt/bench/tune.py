@@ -28,7 +28,7 @@ import click
 import numpy as np
 import onnxruntime
 
-from matt.cli_common import run_cli
+from matt.cli_common import CONTEXT_SETTINGS, run_cli
 from matt.core import NDArray
 from matt.formats.bundle import load_bundle
 from matt.runtime.devices import BackendChoice
@@ -241,7 +241,7 @@ def make_stand_in(folder: Path) -> tuple[Path, Path]:
     return weights_path, bundle_dir
 
 
-@click.command()
+@click.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("bundle_dir", required=False,
                 type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
