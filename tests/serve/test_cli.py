@@ -43,7 +43,8 @@ def test_usage_log_says_where_and_how(cli_server):
     assert f":{metrics}/metrics" in banner
     assert f"curl -s -d @- http://127.0.0.1:{http}/v2/models/matt/infer" in banner
     assert "MattClient(" in banner and "labels only" in banner
-    assert "matt_purify" in banner and "UNDEFENDED" not in banner
+    assert "matt_purify" not in banner and "UNDEFENDED" not in banner  # both opt-in
+    assert "OPEN to the network" not in banner
 
 
 def test_label_only_and_no_undefended_model(cli_server):
@@ -59,6 +60,9 @@ def test_label_only_and_no_undefended_model(cli_server):
         with MattClient(address, protocol, model="classifier") as client, \
                 pytest.raises(InputError, match="unknown model"):
             client.labels(images[:1])
+        with MattClient(address, protocol) as client, \
+                pytest.raises(InputError, match="unknown model"):
+            client.purify(images[:1])
 
 
 def test_sigterm_drains_in_flight_requests(cli_server):
@@ -93,6 +97,7 @@ def test_sigterm_drains_in_flight_requests(cli_server):
     (["/no/such/bundle"], "no such bundle"),
     (["--instances", "0"], "instances"),
     (["--output", "logits"], "logits"),
+    (["--max-body-bytes", "10"], "max-body-bytes"),
 ])
 def test_bad_arguments_are_one_error_line(args, needle, tmp_path):
     run = subprocess.run([str(MATT_SERVE), *args], capture_output=True, text=True, timeout=120,

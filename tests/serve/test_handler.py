@@ -28,14 +28,14 @@ def test_batched_requests_are_split_back(pipeline):
     answers = model.run(batches)
     assert [a.shape for a in answers] == [(1, 10), (3, 10), (2, 10)]
     for batch, answer in zip(batches, answers, strict=True):
-        np.testing.assert_allclose(answer, pipeline.classify(batch), atol=1e-5)
+        np.testing.assert_allclose(answer, pipeline.classify_undefended(batch), atol=1e-5)
 
 
 def test_label_output_is_the_argmax(pipeline):
     images = np.random.default_rng(1).random((4, 3, 32, 32), dtype=np.float32)
     (labels,) = served(pipeline, UNDEFENDED, "label").run([images])
     assert labels.dtype == np.int64 and labels.shape == (4, 1)
-    np.testing.assert_array_equal(labels[:, 0], pipeline.classify(images).argmax(1))
+    np.testing.assert_array_equal(labels[:, 0], pipeline.classify_undefended(images).argmax(1))
 
 
 def test_every_image_of_a_joined_batch_draws_afresh(pipeline):
