@@ -18,9 +18,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-
-from google.protobuf import text_format
-from tritonclient.grpc import model_config_pb2 as mc
+from typing import Any
 
 from matt.errors import InputError
 from matt.formats.bundle import ENGINE_PREFIX, Manifest, load_bundle
@@ -29,6 +27,15 @@ from matt.serve.options import ServeOptions
 
 MODEL_FILE = Path(__file__).with_name("triton_model.py")
 CONFIG, LABELS, BUNDLE_DIR = "config.pbtxt", "labels.txt", "bundle"
+
+
+def _protobuf() -> tuple[Any, Any]:
+    """Triton's ``model_config_pb2`` (from tritonclient, the ``serve`` extra) and text_format;
+    imported on use, so that ``matt-serve --help`` works without the extra."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    return model_config_pb2, text_format
 
 
 def uses_gpu(options: ServeOptions, manifest: Manifest) -> bool:
@@ -41,8 +48,9 @@ def uses_gpu(options: ServeOptions, manifest: Manifest) -> bool:
     return options.backend == "auto" and engines and Path("/dev/nvidiactl").exists()
 
 
-def model_config(task: str, manifest: Manifest, options: ServeOptions) -> mc.ModelConfig:
+def model_config(task: str, manifest: Manifest, options: ServeOptions) -> Any:
     """The ``ModelConfig`` of one served model."""
+    mc, _ = _protobuf()
     config = mc.ModelConfig(name=task, backend="python", max_batch_size=options.max_batch)
     config.version_policy.latest.num_versions = 1
     config.input.add(name=IMAGES, data_type=mc.TYPE_FP32, dims=manifest.input_shape,
@@ -77,12 +85,13 @@ def model_config(task: str, manifest: Manifest, options: ServeOptions) -> mc.Mod
     return config
 
 
-def config_text(config: mc.ModelConfig) -> str:
-    return text_format.MessageToString(config)
+def config_text(config: Any) -> str:
+    return str(_protobuf()[1].MessageToString(config))
 
 
-def read_config(path: Path) -> mc.ModelConfig:
+def read_config(path: Path) -> Any:
     """A ``config.pbtxt`` parsed by protobuf (as Triton parses it)."""
+    mc, text_format = _protobuf()
     return text_format.Parse(path.read_text(), mc.ModelConfig())
 
 
@@ -145,7 +154,7 @@ def write_model_repository(bundle_dir: str | Path, repository: str | Path,
     return list(options.tasks)
 
 
-def _add_version(bundle_dir: Path, repository: Path, configs: dict[str, mc.ModelConfig],
+def _add_version(bundle_dir: Path, repository: Path, configs: dict[str, Any],
                  labels: str) -> None:
     for task, config in configs.items():
         existing = repository / task / CONFIG
