@@ -1,6 +1,7 @@
 """Load benchmark of ``matt-serve``: N concurrent clients for S seconds on loopback.
 
-Starts a Triton server on free loopback ports (or uses ``--url``), runs ``--clients`` threads,
+Starts the service ``matt-serve`` runs (nginx in front of Triton) on free loopback ports (or
+uses ``--url``), runs ``--clients`` threads,
 each with its own :class:`matt.serve.client.MattClient`, sending ``--batch`` real CIFAR-10
 images per request back to back, and records latency percentiles, throughput and errors as
 JSON with the command, the machine, its load and the git revision::
@@ -27,13 +28,13 @@ from typing import Any
 import numpy as np
 
 from matt.bench.machine import git_state, load_average, machine_info
-from matt.bundle import load_bundle
 from matt.data.foolbox_samples import load_foolbox_samples
+from matt.formats.bundle import load_bundle
 from matt.serve.bundles import resolve_bundle
 from matt.serve.client import MattClient
 from matt.serve.options import ServeOptions
-from matt.serve.repository import write_model_repository
-from matt.serve.tritonserver import Ports, TritonServer
+from matt.serve.service import running_service
+from matt.serve.tritonserver import Ports
 
 
 def free_ports(count: int = 3) -> list[int]:
@@ -142,14 +143,14 @@ def main() -> None:
     else:
         bundle_dir = resolve_bundle(args.bundle)
         record["bundle"] = describe_bundle(bundle_dir)
-        with tempfile.TemporaryDirectory(prefix="matt-load-") as workspace:
-            repository = Path(workspace) / "repository"
-            write_model_repository(bundle_dir, repository, options)
-            with open(Path(workspace) / "tritonserver.log", "wb") as log, TritonServer(
-                    repository, Ports(*free_ports()), address="127.0.0.1", log=log) as server:
-                port = server.ports.http if args.protocol == "http" else server.ports.grpc
-                record["results"] = run_load(f"127.0.0.1:{port}", args.protocol, args.clients,
-                                             args.seconds, args.batch)
+        record["settings"]["front"] = "nginx (matt-serve's proxy) in front of Triton"
+        with tempfile.TemporaryDirectory(prefix="matt-load-") as workspace, \
+                open(Path(workspace) / "service.log", "wb") as log, running_service(
+                    bundle_dir, options, Ports(*free_ports()), address="127.0.0.1", log=log,
+                    say=lambda line: None) as service:
+            port = service.ports.http if args.protocol == "http" else service.ports.grpc
+            record["results"] = run_load(f"127.0.0.1:{port}", args.protocol, args.clients,
+                                         args.seconds, args.batch)
     record["load_average_end"] = load_average()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     partial = args.out.with_suffix(".partial")
