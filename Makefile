@@ -19,7 +19,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev,eval,bench,serve]'
 	touch $(STAMP)
 
-env: $(STAMP)
+env: $(STAMP) proxy
+
+# nginx with its Lua module: the proxy matt-serve starts in front of Triton (Debian packages).
+proxy:
+	@test -x /usr/sbin/nginx -a -f /usr/lib/nginx/modules/ngx_http_lua_module.so || \
+	  { (apt-get update -qq && apt-get install -y -qq nginx-light libnginx-mod-http-lua) >/dev/null 2>&1 || \
+	    echo "warning: could not install nginx-light, libnginx-mod-http-lua; matt-serve cannot start, its service tests will be skipped"; }
 
 KERAS_H5 := $(HOME)/.cache/matt/cifar-10-model-7.4.0/cnn_model.h5
 
