@@ -88,8 +88,18 @@ class Variant(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self.to_dict())
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to another variant or to its JSON entry, so a dict compares as it used to."""
+        if isinstance(other, Variant):
+            return type(self) is type(other) and self.to_dict() == other.to_dict()
+        if isinstance(other, Mapping):
+            return self.to_dict() == dict(other)
+        return NotImplemented
 
-@dataclass(frozen=True)
+    __hash__ = None  # type: ignore[assignment]  # mutable details; a Mapping is not hashable
+
+
+@dataclass(frozen=True, eq=False)
 class EngineVariant(Variant):
     """A serialized TensorRT engine: the ONNX file it was built from and its profile."""
 

@@ -56,6 +56,9 @@ def test_variants_still_read_like_their_json_entries():
         assert model.variants[name]["file"] == entry["file"]
     assert model.variants["int8"].get("quality", {}).get("agreement") == 1.0
     assert model.variants["int8"].get("profile") is None
+    assert model.variants["int8"] == ENTRIES["int8"] and ENTRIES["int8"] == model.variants["int8"]
+    assert model.variants["int8"] != model.variants["tensorrt-fp16"]
+    assert model.variants["tensorrt-fp16"] == _model(ENTRIES).variants["tensorrt-fp16"]
 
 
 def test_the_manifest_round_trips_through_json():
