@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from matt.attacks import ATTACKS
+from matt.attacks import ATTACKS, attack_base_name
 from matt.evaluation.checkpoint import write_atomic
 
 RULES = {
@@ -17,13 +17,17 @@ RULES = {
     "offline": "broken if the attacker's candidate after b queries (its in-ball query with the "
                "lowest returned margin) is misclassified by a majority of fresh queries; once "
                "broken, broken at larger budgets",
+    "adaptive": "the online rule under the EOT form of the attack (each candidate's answer "
+                "averaged over M fresh queries, every one counted), the strongest M run",
 }
 NORM_SYMBOL = {"linf": "ℓ∞", "l2": "ℓ2"}
 ATTACK_TITLES = {"nes": "NES", "simba": "SimBA", "square": "Square", "boundary": "Boundary",
-                 "hopskipjump": "HopSkipJump"}
+                 "hopskipjump": "HopSkipJump", "eot-square": "EOT-Square", "eot-nes": "EOT-NES",
+                 "square-art": "Square (ART)"}
 DEFENSE_TITLES = {"none": "None", "at": "AT", "smoothing": "Smoothing", "noise": "Random noise",
                   "disco": "DISCO", "disco-ensemble": "DISCO ensemble", "matt": "MATT",
-                  "matt-at": "MATT-AT", "remote": "Server (remote)"}
+                  "matt-at": "MATT-AT", "remote": "Server (remote)", "aaa": "AAA",
+                  "bitdepth": "Bit depth", "jpeg": "JPEG"}
 
 
 def machine_description() -> str:
@@ -42,11 +46,27 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
-def _budget_cell(values: Mapping[str, Any], low: int, high: int) -> str:
-    """``low / high`` robust accuracy, or one value when the run had a single budget."""
-    if low == high:
-        return _percent(values[str(low)])
-    return f"{_percent(values[str(low)])} / {_percent(values[str(high)])}"
+def _with_interval(value: float | None, interval: Any) -> str:
+    if value is None or not interval:
+        return _percent(value)
+    return f"{_percent(value)} [{100 * interval[0]:.0f}–{100 * interval[1]:.0f}]"
+
+
+def _budget_cell(values: Mapping[str, Any], low: int, high: int,
+                 intervals: Mapping[str, Any] | None = None) -> str:
+    """``low / high`` robust accuracy with Wilson 95 % intervals, or one value when the run
+    had a single budget."""
+    intervals = intervals or {}
+    shown = [_with_interval(values[str(b)], intervals.get(str(b)))
+             for b in sorted({low, high})]
+    return " / ".join(shown)
+
+
+def attack_title(spec: str) -> str:
+    """``square:p_init=0.05`` → ``Square (p_init=0.05)``."""
+    name, _, overrides = spec.partition(":")
+    title = ATTACK_TITLES.get(name, name)
+    return f"{title} ({overrides})" if overrides else title
 
 
 def budgets_label(low: int, high: int) -> str:
@@ -57,7 +77,7 @@ def budgets_label(low: int, high: int) -> str:
 def table_header(results: Mapping[str, Any]) -> list[str]:
     """The Table 2 column titles: defense, clean accuracy, then one column per attack."""
     return ["Defense", "Clean acc."] + [
-        f"{ATTACK_TITLES.get(a, a)} ({NORM_SYMBOL[ATTACKS[a].norm]})"
+        f"{attack_title(a)} ({NORM_SYMBOL[ATTACKS[attack_base_name(a)].norm]})"
         for a in results["robust_accuracy"]]
 
 
@@ -92,9 +112,43 @@ def table_rows(results: Mapping[str, Any], rule: str) -> list[list[str]]:
             if not cell or cell["n_images"] == 0:
                 row.append("–")
                 continue
-            row.append(_budget_cell(cell[rule], low, high))
+            row.append(_budget_cell(cell[rule], low, high, cell.get(f"{rule}_interval")))
         rows.append(row)
     return rows
+
+
+def three_numbers(results: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Per defense and attack with an EOT form run beside it: online, offline and adaptive
+    robust accuracy at the largest budget, each with its Wilson 95 % interval. Adaptive is the
+    lowest online figure among the EOT cells of that attack (the strongest M)."""
+    high = max(int(b) for b in results["budgets"])
+    robust = results["robust_accuracy"]
+    plain = [a for a in robust if not attack_base_name(a).startswith("eot-")]
+    header = ["Defense"]
+    for attack in plain:
+        header += [f"{attack_title(attack)} online", "offline", "adaptive (EOT)"]
+    rows = []
+    for defense in results["defenses"]:
+        row = [DEFENSE_TITLES.get(defense, defense)]
+        for attack in plain:
+            cell = robust[attack].get(defense)
+            if not cell or not cell["n_images"]:
+                row += ["–", "–", "–"]
+                continue
+            row += [_with_interval(cell[rule][str(high)],
+                                   cell.get(f"{rule}_interval", {}).get(str(high)))
+                    for rule in ("online", "offline")]
+            eot = [robust[a][defense] for a in robust
+                   if attack_base_name(a) == f"eot-{attack_base_name(attack)}"
+                   and robust[a].get(defense, {}).get("n_images")]
+            if eot:
+                best = min(eot, key=lambda c: c["online"][str(high)])
+                row.append(_with_interval(best["online"][str(high)],
+                                          best.get("online_interval", {}).get(str(high))))
+            else:
+                row.append("–")
+        rows.append(row)
+    return header, rows
 
 
 def console_table(results: Mapping[str, Any], rule: str) -> str:
@@ -159,6 +213,11 @@ def render_markdown(results: Mapping[str, Any], figures: Mapping[str, str]) -> s
     if not results.get("complete", True):
         parts.append("- **partial**: the run stopped at its time limit; rerun the same command "
                      "to resume from the checkpoints")
+    header3, rows3 = three_numbers(results)
+    if len(header3) > 1:
+        parts += ["", f"## Three numbers per defense (%), {high} queries, Wilson 95 % intervals",
+                  "", *(f"- *{rule}*: {text}." for rule, text in RULES.items()), "",
+                  _markdown_table(header3, rows3)]
     for rule in ("online", "offline"):
         parts += ["", f"## Robust accuracy (%), {rule} rule, {budgets_label(low, high)}", "",
                   f"*{rule}*: {RULES[rule]}.", "",

@@ -81,7 +81,8 @@ def test_markdown_table_has_the_table_2_layout(finished):
         for line in lines[2:5]:
             cells = line.strip("| ").split(" | ")
             assert re.fullmatch(r"\d+\.\d", cells[1])
-            assert all(re.fullmatch(r"\d+\.\d / \d+\.\d", c) for c in cells[2:])
+            interval = r"\d+\.\d \[\d+–\d+\]"
+            assert all(re.fullmatch(f"{interval} / {interval}", c) for c in cells[2:])
 
 
 def test_figures_are_png_files(finished):
@@ -109,3 +110,21 @@ def test_a_time_limit_stops_resumably_and_says_partial(tiny_weights_path, tmp_pa
     results = evaluate(_request(tiny_weights_path, tmp_path, time_limit_s=1e-6))
     assert results["complete"] is False
     assert "**partial**" in (tmp_path / "results" / "README.md").read_text()
+
+
+def test_three_numbers_take_the_strongest_eot_cell_as_adaptive():
+    from matt.evaluation.report import three_numbers
+
+    def cell(online: float, offline: float) -> dict:
+        return {"n_images": 100, "online": {"2500": online}, "offline": {"2500": offline},
+                "online_interval": {"2500": [online - 0.1, online + 0.1]},
+                "offline_interval": {"2500": [offline - 0.1, offline + 0.1]}}
+
+    results = {"budgets": [2500], "defenses": {"matt": "", "none": ""}, "robust_accuracy": {
+        "square": {"matt": cell(0.7, 0.8), "none": cell(0.0, 0.0)},
+        "eot-square:eot_samples=4": {"matt": cell(0.6, 0.7)},
+        "eot-square:eot_samples=10": {"matt": cell(0.65, 0.7)}}}
+    header, rows = three_numbers(results)
+    assert header == ["Defense", "Square online", "offline", "adaptive (EOT)"]
+    assert rows[0] == ["MATT", "70.0 [60–80]", "80.0 [70–90]", "60.0 [50–70]"]
+    assert rows[1][3] == "–", "no EOT cell for the undefended classifier"
