@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from matt.core import as_image_batch, check_image_batch
 from matt.errors import InputError
@@ -82,3 +85,20 @@ def test_the_wire_check_stays_strict():
         check_image_batch(IMAGES.astype(np.float64))
     with pytest.raises(InputError, match="NCHW"):
         check_image_batch(IMAGES[0])
+
+
+EDGES = st.sampled_from([-1e-300, -0.0, 0.0, 5e-324, 1.0 - 1e-17, 1.0, 1.0 + 1e-12, 1.5])
+
+
+@given(arrays(np.float64, (1, 1, 2, 2), elements=st.floats(0.0, 1.0) | EDGES))
+def test_float64_is_refused_or_kept_exactly_in_range(images):
+    """Whatever float64 comes in, what comes out is either refused or in [0, 1] and within
+    float32 rounding of the input: nothing out of range is ever cast into it."""
+    in_range = bool((images >= 0).all() and (images <= 1).all())
+    if not in_range:
+        with pytest.raises(InputError):
+            as_image_batch(images, (1, 2, 2))
+        return
+    batch, _ = as_image_batch(images, (1, 2, 2))
+    assert batch.min() >= 0.0 and batch.max() <= 1.0
+    np.testing.assert_allclose(batch, images, atol=1e-7)
