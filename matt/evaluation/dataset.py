@@ -3,8 +3,10 @@
 ``fmnist``: Fashion-MNIST's test split, ``n`` images the undefended classifier gets right,
 balanced over the ten classes and interleaved class by class, so that any prefix (a partial,
 resumed run) is balanced too. ``cifar10``: CIFAR-10 is not reachable offline; the 20 real test
-images shipped in foolbox (those classified right), then natural photograph crops labelled by
-the undefended classifier's own prediction (for them, "robust" means "answer unchanged").
+images shipped in foolbox (those classified right), then crops of the held-out photographs
+(never used to train a purifier) that the undefended classifier labels with softmax confidence
+>= ``CROP_CONFIDENCE``, its label taken as the truth (for them, "robust" means "answer
+unchanged").
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import numpy as np
 from matt.attacks.threat import dataset_key
 from matt.errors import DataError, InputError
 from matt.evaluation.subject import EvalSubject
+
+CROP_CONFIDENCE = 0.9
 
 
 @dataclass(frozen=True)
@@ -101,13 +105,21 @@ def _cifar10(subject: EvalSubject, predict: object, n_images: int, seed: int) ->
     crops_needed = n_images - len(labels)
     description = f"{len(labels)} real CIFAR-10 images (foolbox) classified right"
     if crops_needed > 0:
-        size = subject.input_shape[1]
-        crops = sample_natural_crops(crops_needed, size=size, seed=seed)
-        crop_labels = np.asarray(predict(crops)).argmax(axis=1)  # type: ignore[operator]
-        images = np.concatenate([images, crops]).astype(np.float32)
-        labels = np.concatenate([labels, crop_labels]).astype(np.int64)
-        description += (f" + {crops_needed} natural photo crops labelled by the undefended "
-                        f"classifier (seed {seed})")
+        from matt.data.natural_crops import photo_split
+
+        held_photos = photo_split()[1]
+        candidates = sample_natural_crops(8 * crops_needed, size=subject.input_shape[1],
+                                          seed=seed, photo_names=held_photos)
+        answers = np.asarray(predict(candidates))  # type: ignore[operator]
+        confident = np.flatnonzero(answers.max(axis=1) >= CROP_CONFIDENCE)[:crops_needed]
+        if len(confident) < crops_needed:
+            raise DataError(f"only {len(confident)} of {len(candidates)} crops reach "
+                            f"confidence {CROP_CONFIDENCE}; ask for fewer --n-images")
+        images = np.concatenate([images, candidates[confident]]).astype(np.float32)
+        labels = np.concatenate([labels, answers[confident].argmax(axis=1)]).astype(np.int64)
+        description += (f" + {crops_needed} crops of {len(held_photos)} held-out photographs "
+                        f"labelled by the undefended classifier with confidence >= "
+                        f"{CROP_CONFIDENCE} (seed {seed})")
     if len(labels) == 0:
         raise DataError("no evaluation images: the classifier got every foolbox sample wrong")
     return EvalSet(images, labels, description)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from matt.data import sample_natural_crops
 from matt.evaluation import DefenseSetting, build_defense, evaluation_set, resolve_subject
 from matt.training.weights import save_weights
 from tests.conftest import make_weights
@@ -22,11 +24,24 @@ def test_fashion_mnist_set_is_balanced_correct_and_reproducible(tiny_weights_pat
     assert evaluation_set(subject, predict, 20, seed=6).fingerprint != chosen.fingerprint
 
 
-def test_cifar10_set_takes_the_real_images_then_labelled_crops(tmp_path):
+def test_cifar10_set_takes_the_real_images_then_confident_held_out_crops(tmp_path,
+                                                                         monkeypatch):
+    from matt.errors import DataError
+    from matt.evaluation import dataset
+
     path = save_weights(make_weights(pool_size=1), tmp_path / "cifar10.pt")
     subject = resolve_subject(str(path))
     predict = build_defense(subject, DefenseSetting("none"))(None).predict
+    # a random-init classifier is never 90 % sure: ask for what half its answers reach
+    threshold = float(np.median(predict(sample_natural_crops(64, 32, seed=0)).max(1)))
+    monkeypatch.setattr(dataset, "CROP_CONFIDENCE", threshold)
     chosen = evaluation_set(subject, predict, 24, seed=0)
     assert len(chosen) == 24 and chosen.images.shape[1:] == (3, 32, 32)
-    assert np.all(predict(chosen.images).argmax(1) == chosen.labels)
-    assert "natural photo crops" in chosen.description
+    answers = predict(chosen.images)
+    assert np.all(answers.argmax(1) == chosen.labels)
+    real = int(chosen.description.split()[0])
+    assert np.all(answers[real:].max(1) >= threshold)
+    assert "held-out photographs" in chosen.description
+    monkeypatch.setattr(dataset, "CROP_CONFIDENCE", 1.01)
+    with pytest.raises(DataError, match="reach confidence"):
+        evaluation_set(subject, predict, 24, seed=0)
