@@ -36,8 +36,9 @@ MODELS = ["matt", "matt_purify", "matt", "classifier", "", "..%2f..", "m" * 300,
 NOT_JSON = "failed to parse the request JSON buffer"
 JSON_FIELD = "Unable to parse '"
 # Triton 2.51's HTTP front allocates a JSON input's declared shape before checking it against
-# the model (``ParseJsonTritonIO``): a huge declared shape aborts the whole server. The fuzz
-# keeps declared sizes under this; ``test_huge_declared_json_shape`` covers the rest.
+# the model (``ParseJsonTritonIO``): a huge declared shape aborts the whole server. The proxy's
+# guard refuses those (``test_proxy.py``); the fuzz keeps declared sizes under this so that its
+# requests reach Triton and the models.
 MAX_DECLARED_ELEMENTS = 1 << 22
 
 

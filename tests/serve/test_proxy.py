@@ -181,3 +181,31 @@ def test_a_body_at_one_byte_per_second_is_cut(service):
     assert cut is not None, "the slow body was held for 30 s"
     assert cut <= BODY_TIMEOUT_S + 3
     assert answers(service)
+
+
+def p50_ms(service, requests: int = 12) -> float:
+    images, _ = real_images()
+    times = []
+    with MattClient(f"127.0.0.1:{service.ports.http}", timeout_s=30) as client:
+        client.labels(images[:1])
+        for _ in range(requests):
+            began = time.perf_counter()
+            client.labels(images[:1])
+            times.append(time.perf_counter() - began)
+    return sorted(times)[len(times) // 2] * 1000
+
+
+def test_slow_bodies_do_not_slow_other_clients(service):
+    baseline = p50_ms(service)
+    slow = []
+    try:
+        for _ in range(16):
+            connection = socket.create_connection(("127.0.0.1", service.ports.http), timeout=10)
+            connection.sendall(b"POST /v2/models/matt/infer HTTP/1.1\r\nHost: x\r\n"
+                               b"Content-Length: 100000\r\n\r\n{")
+            slow.append(connection)
+        during = p50_ms(service)
+    finally:
+        for connection in slow:
+            connection.close()
+    assert during <= 2 * baseline + 30, (baseline, during)
