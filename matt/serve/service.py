@@ -108,7 +108,11 @@ class Service:
         raise MattError(f"nginx did not answer after {timeout_s:.0f} s")
 
     def supervise(self) -> None:
-        """Until :meth:`request_stop`: restart whichever server died."""
+        """Until :meth:`request_stop`: restart whichever server died.
+
+        Servers restarted here get SIGTERM when the calling thread ends (``PR_SET_PDEATHSIG``
+        follows the thread that forked): run it in a thread that ends only with the service.
+        """
         crashes: list[float] = []
         failed = 0
         while not self.stopping.is_set():
