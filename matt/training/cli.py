@@ -318,6 +318,33 @@ def evaluate(weights_path: Path, eval_count: int | None, seed: int, confidence: 
 
 
 @group.command()
+@click.argument("weights_path", type=click.Path(path_type=Path))
+@click.option("--eval-count", type=int, default=1000, show_default=True,
+              help="Held-out images (fmnist test images; cifar10: foolbox images and crops of "
+                   "held-out photos).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+def diversity(weights_path: Path, eval_count: int, seed: int, threads: int,
+              data_dir: Path | None) -> None:
+    """The pool's pairwise output distance ν on held-out images, as a markdown matrix."""
+    from matt.training.diversity import diversity_table, pairwise_distance
+    from matt.training.weights import load_weights
+
+    if eval_count < 1:
+        raise InputError(f"--eval-count must be >= 1, got {eval_count}")
+    _threads(threads)
+    weights = load_weights(weights_path)
+    dataset = "fmnist" if weights.dataset.startswith("fmnist") else weights.dataset
+    data = _load_sources(dataset, weights.build_classifier(), 0, eval_count, seed, data_dir,
+                         0.9)
+    images = torch.cat([images for images, _ in data.held_out.values()])
+    distances = pairwise_distance(weights.build_pool(), images)
+    click.echo(f"{weights_path}: {len(images)} held-out images")
+    click.echo(diversity_table([member.name for member in weights.pool], distances), nl=False)
+
+
+@group.command()
 @click.argument("pool_dir", type=click.Path(path_type=Path))
 def table(pool_dir: Path) -> None:
     """Print a pool run's held-out metrics (pool.jsonl) as markdown tables."""

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from matt.errors import InputError
 
-ATTACK_ORDER = ("fgsm", "pgd", "bim")
+# white-box families first, then the query-attack families (matt.training.perturbations)
+FAMILY_ORDER = ("fgsm", "pgd", "bim", "stripes", "squares", "vertices", "nes", "simba", "l2")
 
 
 def read_pool_log(path: Path) -> list[dict[str, object]]:
@@ -30,30 +31,43 @@ def _cell(record: dict[str, object], key: str, digits: int) -> str:
 
 
 def pool_tables(records: list[dict[str, object]]) -> str:
-    """One table per held-out set: cost, clean fidelity and per-attack PSNR and accuracy.
+    """Two tables per held-out set: accuracy, then PSNR, per perturbation family.
 
     Accuracy columns are the classifier's agreement with the reference label after the
-    purifier (the ``classifier-alone`` row: without one); PSNR columns read before → after.
+    purifier (the ``classifier-alone`` row: without one), on held-out images perturbed by each
+    family against the bare classifier; PSNR columns read before → after.
     """
     sets = sorted({key.split("/")[0] for record in records for key in record if "/" in key})
-    attacks = [a for a in ATTACK_ORDER
-               if any(f"/accuracy_{a}" in key for record in records for key in record)]
+    families = [f for f in FAMILY_ORDER
+                if any(f"/accuracy_{f}" in key for record in records for key in record)]
     blocks = []
     for set_name in sets:
-        header = ["member", "MACs/px", "radius", "PSNR clean", "acc clean"]
-        for attack in attacks:
-            header += [f"PSNR {attack} before→after", f"acc {attack}"]
-        rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        header = ["member", "MACs/px", "radius", "steps", "CPU s", "acc clean",
+                  *(f"acc {family}" for family in families)]
+        rows = [_row(header), "|" + "---|" * len(header)]
         for record in records:
-            cells = [str(record.get("member")), str(record.get("macs_per_pixel", "–")),
-                     str(record.get("receptive_radius", "–")),
-                     _cell(record, f"{set_name}/psnr_clean", 2),
-                     _cell(record, f"{set_name}/accuracy_clean", 3)]
-            for attack in attacks:
-                before = _cell(record, f"{set_name}/psnr_{attack}_before", 2)
-                after = _cell(record, f"{set_name}/psnr_{attack}_after", 2)
-                cells += ["–" if after == "–" else f"{before} → {after}",
-                          _cell(record, f"{set_name}/accuracy_{attack}", 3)]
-            rows.append("| " + " | ".join(cells) + " |")
-        blocks.append(f"Held-out set `{set_name}`:\n\n" + "\n".join(rows))
+            rows.append(_row([str(record.get("member")), str(record.get("macs_per_pixel", "–")),
+                              str(record.get("receptive_radius", "–")),
+                              str(record.get("steps", "–")), _cell(record, "cpu_seconds", 0),
+                              _cell(record, f"{set_name}/accuracy_clean", 3),
+                              *(_cell(record, f"{set_name}/accuracy_{family}", 3)
+                                for family in families)]))
+        psnr_header = ["member", "PSNR clean", *(f"PSNR {family}" for family in families)]
+        psnr_rows = [_row(psnr_header), "|" + "---|" * len(psnr_header)]
+        for record in records:
+            if record.get("member") == "classifier-alone":
+                continue
+            cells = [str(record.get("member")), _cell(record, f"{set_name}/psnr_clean", 2)]
+            for family in families:
+                before = _cell(record, f"{set_name}/psnr_{family}_before", 1)
+                after = _cell(record, f"{set_name}/psnr_{family}_after", 1)
+                cells.append("–" if after == "–" else f"{before} → {after}")
+            psnr_rows.append(_row(cells))
+        blocks.append(f"Held-out set `{set_name}`, accuracy:\n\n" + "\n".join(rows)
+                      + f"\n\nHeld-out set `{set_name}`, PSNR in dB (perturbed → purified):"
+                      "\n\n" + "\n".join(psnr_rows))
     return "\n\n".join(blocks) + "\n"
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"

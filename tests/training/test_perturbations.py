@@ -90,3 +90,15 @@ def test_run_config_refuses_another_configuration(tmp_path):
     check_run_config(tmp_path, {"dataset": "fmnist", "seed": 0})
     with pytest.raises(Exception, match="differs in seed"):
         check_run_config(tmp_path, {"dataset": "fmnist", "seed": 1})
+
+
+def test_diversity_is_symmetric_zero_for_copies_and_positive_for_different_members():
+    from matt.training.diversity import diversity_table, pairwise_distance
+    from tests.conftest import make_pool
+
+    first, second = make_pool(2, channels=1, seed=0)
+    images = torch.rand(6, 1, 10, 10)
+    distances = pairwise_distance([first, first, second], images)
+    assert torch.equal(distances, distances.T)
+    assert float(distances[0, 1]) == 0.0 and float(distances[0, 2]) > 0
+    assert "mean ν over 3 pairs" in diversity_table(["a", "b", "c"], distances)

@@ -116,10 +116,12 @@ def test_pool_table_shows_every_member_and_set(tmp_path):
     log.write_text("\n".join(json.dumps(record) for record in [
         {"member": "classifier-alone", "test/accuracy_clean": 0.9, "test/accuracy_pgd": 0.1},
         {"member": "pgd-edsr32x2", "macs_per_pixel": 65568, "receptive_radius": 7,
+         "steps": 750, "cpu_seconds": 120.4,
          "test/psnr_clean": 40.0, "test/accuracy_clean": 0.89, "test/psnr_pgd_before": 30.0,
          "test/psnr_pgd_after": 33.5, "test/accuracy_pgd": 0.7},
     ]) + "\n")
     text = pool_tables(read_pool_log(log))
-    assert "Held-out set `test`" in text
-    assert "| pgd-edsr32x2 | 65568 | 7 | 40.00 | 0.890 | 30.00 → 33.50 | 0.700 |" in text
-    assert "| classifier-alone | – | – | – | 0.900 | – | 0.100 |" in text
+    assert "Held-out set `test`, accuracy" in text
+    assert "| pgd-edsr32x2 | 65568 | 7 | 750 | 120 | 0.890 | 0.700 |" in text
+    assert "| classifier-alone | – | – | – | – | 0.900 | 0.100 |" in text
+    assert "| pgd-edsr32x2 | 40.00 | 30.0 → 33.5 |" in text
