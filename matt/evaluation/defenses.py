@@ -153,8 +153,25 @@ def _remote(subject: EvalSubject, setting: DefenseSetting) -> TargetFactory:
     if not client.ready():
         raise InputError(f"no matt-serve server ready at {subject.remote_url} "
                          f"({subject.remote_protocol}); start one with matt-serve")
+    _check_served_shape(client, subject)
     target = RemoteTarget(setting.label, client, subject.num_classes)
     return lambda seed: target
+
+
+def _check_served_shape(client: object, subject: EvalSubject) -> None:
+    """The server's image input must take the bundle's (C, H, W): one clear line if not."""
+    metadata = client.model_metadata()  # type: ignore[attr-defined]
+    inputs = {str(tensor["name"]): [int(v) for v in tensor["shape"]]
+              for tensor in metadata.get("inputs", [])}
+    shape = inputs.get("images")
+    if shape is None:
+        raise InputError(f"the server at {subject.remote_url} has no 'images' input "
+                         f"(inputs: {sorted(inputs)}); is it a matt-serve server?")
+    served = tuple(shape[-3:])
+    if served != tuple(subject.input_shape):
+        raise InputError(f"the server at {subject.remote_url} takes images of shape {served}, "
+                         f"the bundle {tuple(subject.input_shape)} ({subject.dataset}); pass the "
+                         "--bundle it serves")
 
 
 DEFENSES: dict[str, DefenseInfo] = {

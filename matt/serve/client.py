@@ -122,6 +122,10 @@ class MattClient:
         """Purified images from ``matt_purify``, float32 NCHW in [0, 1]."""
         return self.infer(PURIFY, images)
 
+    def model_metadata(self, model: str | None = None) -> dict[str, Any]:
+        """Triton's model metadata (name, versions, inputs and outputs with their shapes)."""
+        return dict(self._call(self._metadata, model or self.model))
+
     def _metadata(self, model: str) -> dict[str, Any]:
         if self.protocol == "grpc":
             return self._client.get_model_metadata(model, as_json=True)
