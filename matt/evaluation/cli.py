@@ -50,6 +50,9 @@ def parse_budgets(text: str | None) -> tuple[int, ...] | None:
 @matt_command("matt-eval", needs="eval")
 @click.option("--bundle", default="fmnist", show_default=True,
               help="fmnist | cifar10 (shipped weights) | a weights.pt | an exported bundle folder")
+@click.option("--runtime-bundle", default=None,
+              help="a bundle exported from the --bundle weights: MATT runs on ONNX Runtime, as "
+                   "deployed, while the torch baselines use the weights")
 @click.option("--at-weights", default=None,
               help="weights.pt of the adversarially trained classifier (default: the shipped "
                    "<bundle>-at.pt when there is one)")
@@ -62,6 +65,9 @@ def parse_budgets(text: str | None) -> tuple[int, ...] | None:
                    "remote (default: the profile's; with --url: remote)")
 @click.option("--budgets", default=None, help="query budgets, e.g. 200,1000,2500")
 @click.option("--n-images", type=int, default=None, help="evaluation images per cell")
+@click.option("--chunk", type=int, default=None,
+              help="images per round; a batched attack (square, nes, eot-*) attacks a round's "
+                   "images together, so larger rounds are faster (default: the profile's)")
 @click.option("--k-images", type=int, default=None,
               help="images for Figure 6 (robust accuracy against K); 0 skips it")
 @click.option("--patch-images", type=int, default=None,
@@ -80,8 +86,9 @@ def parse_budgets(text: str | None) -> tuple[int, ...] | None:
               help="results folder [default: runs/eval/<bundle>-<profile>]")
 @click.option("--checkpoints", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="checkpoint folder [default: runs/eval-checkpoints/<output name>]")
-def cmd(bundle: str, at_weights: str | None, profile: str, attacks: str | None,
-        defenses: str | None, budgets: str | None, n_images: int | None,
+def cmd(bundle: str, runtime_bundle: str | None, at_weights: str | None, profile: str,
+        attacks: str | None,
+        defenses: str | None, budgets: str | None, n_images: int | None, chunk: int | None,
         k_images: int | None, patch_images: int | None, seed: int | None,
         url: str | None, protocol: str, eps_linf: float | None, eps_l2: float | None,
         time_limit: float | None, threads: int, figures: bool, output: Path | None,
@@ -103,8 +110,12 @@ def cmd(bundle: str, at_weights: str | None, profile: str, attacks: str | None,
     for option, value in (("--k-images", k_images), ("--patch-images", patch_images)):
         if value is not None and value < 0:
             raise InputError(f"{option} must be >= 0, got {value}")
+    for option, value in (("--n-images", n_images), ("--chunk", chunk)):
+        if value is not None and value < 1:
+            raise InputError(f"{option} must be a positive integer, got {value}")
     chosen = PROFILES[profile].with_overrides(attacks=attack_names, defenses=defense_names,
                                               budgets=parse_budgets(budgets), n_images=n_images,
+                                              chunk=chunk,
                                               k_images=k_images, patch_images=patch_images)
     name = Path(bundle).stem if bundle not in ("fmnist", "cifar10") else bundle
     output = output or Path("runs/eval") / f"{name}-{profile}"
@@ -113,7 +124,8 @@ def cmd(bundle: str, at_weights: str | None, profile: str, attacks: str | None,
         checkpoints=checkpoints or Path("runs/eval-checkpoints") / output.name,
         command=shlex.join(["matt-eval", *sys.argv[1:]]), at_weights=at_weights, seed=seed,
         url=url, protocol=protocol, eps_linf=eps_linf, eps_l2=eps_l2,
-        time_limit_s=None if time_limit is None else 60 * time_limit, figures=figures)
+        time_limit_s=None if time_limit is None else 60 * time_limit, figures=figures,
+        runtime_bundle=runtime_bundle)
     results = evaluate(request)
     click.echo(f"{'complete' if results['complete'] else 'partial (rerun to resume)'}: "
                f"{output}/README.md, results.json")

@@ -48,6 +48,7 @@ class EvalRequest:
         eps_linf, eps_l2: budgets overriding the dataset's defaults.
         time_limit_s: stop (resumably) after this long.
         figures: draw Figures 5, 6 and 11.
+        runtime_bundle: a bundle exported from ``bundle``'s weights: MATT on ONNX Runtime.
     """
 
     bundle: str
@@ -63,6 +64,7 @@ class EvalRequest:
     eps_l2: float | None = None
     time_limit_s: float | None = None
     figures: bool = True
+    runtime_bundle: str | None = None
 
 
 def evaluate(request: EvalRequest) -> dict[str, Any]:
@@ -70,7 +72,7 @@ def evaluate(request: EvalRequest) -> dict[str, Any]:
     started = time.monotonic()
     deadline = started + request.time_limit_s if request.time_limit_s else None
     profile = request.profile
-    subject = resolve_subject(request.bundle, request.at_weights)
+    subject = resolve_subject(request.bundle, request.at_weights, request.runtime_bundle)
     subject.remote_url, subject.remote_protocol = request.url, request.protocol
     settings = [DefenseSetting(name) for name in profile.defenses]
     factories = {s.label: build_defense(subject, s) for s in settings}

@@ -45,6 +45,7 @@ class EvalSubject:
     sources: dict[str, str] = field(default_factory=dict)
     remote_url: str | None = None
     remote_protocol: str = "http"
+    weights_sha256: str | None = None
     _pipelines: dict[tuple[bool, int | None, int | None], Any] = field(
         default_factory=dict, repr=False)
 
@@ -104,8 +105,37 @@ class EvalSubject:
         return self.at_weights
 
 
-def resolve_subject(bundle: str, at_weights: str | None = None) -> EvalSubject:
-    """Read ``--bundle`` (and ``--at-weights``) into an :class:`EvalSubject`."""
+def resolve_subject(bundle: str, at_weights: str | None = None,
+                    runtime_bundle: str | None = None) -> EvalSubject:
+    """Read ``--bundle`` (and ``--at-weights``) into an :class:`EvalSubject`.
+
+    ``runtime_bundle``: a bundle exported from the same weights; MATT then runs on ONNX Runtime
+    (as deployed) while the torch baselines use the weights.
+    """
+    subject = _resolve(bundle, at_weights)
+    if runtime_bundle is not None:
+        _attach_runtime_bundle(subject, Path(runtime_bundle))
+    return subject
+
+
+def _attach_runtime_bundle(subject: EvalSubject, folder: Path) -> None:
+    from matt.bundle import load_bundle
+
+    if subject.weights is None:
+        raise InputError("--runtime-bundle goes with --bundle naming a weights.pt")
+    if not (folder / "manifest.json").is_file():
+        raise InputError(f"--runtime-bundle {folder}: no manifest.json; export one with "
+                         "matt-export WEIGHTS -o FOLDER")
+    manifest = load_bundle(folder).manifest
+    exported_from = str(manifest.export.get("weights_sha256"))
+    if exported_from != subject.weights_sha256:
+        raise InputError(f"--runtime-bundle {folder} was exported from other weights (sha256 "
+                         f"{exported_from[:16]}, the weights {str(subject.weights_sha256)[:16]})")
+    subject.bundle_dir = folder
+    subject.sources["runtime_bundle"] = f"{folder} (ONNX Runtime)"
+
+
+def _resolve(bundle: str, at_weights: str | None) -> EvalSubject:
     at_path = Path(at_weights) if at_weights else None
     if bundle in SHIPPED:
         path = WEIGHTS_DIR / f"{bundle}.pt"
@@ -128,7 +158,8 @@ def resolve_subject(bundle: str, at_weights: str | None = None) -> EvalSubject:
 def _from_weights(path: Path, at_path: Path | None) -> EvalSubject:
     weights = load_weights(path)
     subject = EvalSubject(weights.dataset, weights.input_shape, weights.class_names,
-                          weights=weights, sources={"weights": _describe(path)})
+                          weights=weights, sources={"weights": _describe(path)},
+                          weights_sha256=sha256_of(path))
     _attach_at(subject, at_path)
     return subject
 

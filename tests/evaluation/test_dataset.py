@@ -45,3 +45,20 @@ def test_cifar10_set_takes_the_real_images_then_confident_held_out_crops(tmp_pat
     monkeypatch.setattr(dataset, "CROP_CONFIDENCE", 1.01)
     with pytest.raises(DataError, match="reach confidence"):
         evaluation_set(subject, predict, 24, seed=0)
+
+
+def test_a_runtime_bundle_of_other_weights_is_refused(tmp_path):
+    from matt.errors import InputError
+    from matt.export.bundle_writer import export_bundle
+
+    first = save_weights(make_weights(pool_size=1), tmp_path / "a.pt")
+    other = make_weights(pool_size=1)
+    other.provenance["note"] = "different file"
+    second = save_weights(other, tmp_path / "b.pt")
+    export_bundle(first, tmp_path / "bundle")
+    subject = resolve_subject(str(first), runtime_bundle=str(tmp_path / "bundle"))
+    assert subject.bundle_dir == tmp_path / "bundle" and subject.weights is not None
+    with pytest.raises(InputError, match="exported from other weights"):
+        resolve_subject(str(second), runtime_bundle=str(tmp_path / "bundle"))
+    with pytest.raises(InputError, match=r"no manifest\.json"):
+        resolve_subject(str(first), runtime_bundle=str(tmp_path))
