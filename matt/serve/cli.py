@@ -134,20 +134,12 @@ def serve(bundle: str | None, backend: str, address: str, http_port: int, grpc_p
 def _run(service: Service, bundle_dir: Path) -> None:
     input_shape = load_bundle(bundle_dir, verify=False).manifest.input_shape
     signalled: list[str] = []
-    failed: list[str] = []
 
     def stop(signum: int, frame: FrameType | None) -> None:
         if not signalled:
             signalled.append(signal.Signals(signum).name)
             click.echo(f"matt-serve: {signalled[0]}, draining in-flight requests", err=True)
         service.request_stop()
-
-    def supervise() -> None:
-        try:
-            service.supervise()
-        except MattError as exc:
-            failed.append(str(exc))
-            service.request_stop()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -160,17 +152,17 @@ def _run(service: Service, bundle_dir: Path) -> None:
         if not signalled:
             click.echo(usage(service.address, service.local_address, service.ports,
                              service.models, service.options, input_shape), err=True)
-        # The supervisor runs in a thread: the main thread stays free for signal handlers.
-        supervisor = threading.Thread(target=supervise, daemon=True, name="supervisor")
-        supervisor.start()
-        while supervisor.is_alive():
-            supervisor.join(0.5)
+        # The supervisor runs in a thread that outlives the servers it restarts; the main
+        # thread stays free for the signal handlers.
+        threading.Thread(target=service.supervise, daemon=True, name="supervisor").start()
+        while not service.stopping.wait(0.5):
+            pass
     finally:
         code = service.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if failed:
-        raise MattError(failed[0])
+    if service.failure:
+        raise MattError(service.failure)
     if code != 0:
         raise MattError(f"tritonserver exited with code {code} while draining")
     click.echo("matt-serve: stopped", err=True)

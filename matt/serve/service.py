@@ -59,6 +59,8 @@ class Service:
         self.restarts_per_minute = restarts_per_minute
         self.say = say
         self.stopping = threading.Event()
+        self._stopped = threading.Event()
+        self.failure: str | None = None
         self.restarts = 0
         self.run_dir = Path(tempfile.mkdtemp(prefix="matt-serve-"))
         self.run_dir.chmod(0o700)
@@ -111,8 +113,18 @@ class Service:
         """Until :meth:`request_stop`: restart whichever server died.
 
         Servers restarted here get SIGTERM when the calling thread ends (``PR_SET_PDEATHSIG``
-        follows the thread that forked): run it in a thread that ends only with the service.
+        follows the thread that forked), so this returns only after :meth:`stop` has stopped
+        them. Giving up (restarts that never get ready) sets :attr:`failure` and requests a stop.
         """
+        try:
+            self._watch()
+        except MattError as exc:
+            self.failure = str(exc)
+            self.request_stop()
+        finally:
+            self._stopped.wait()
+
+    def _watch(self) -> None:
         crashes: list[float] = []
         failed = 0
         while not self.stopping.is_set():
@@ -176,6 +188,7 @@ class Service:
             self.proxy.stop()
             self.triton.reap()
             shutil.rmtree(self.run_dir, ignore_errors=True)
+            self._stopped.set()
         return code
 
 
@@ -189,10 +202,6 @@ def running_service(bundle_dir: Path, options: ServeOptions, ports: Ports, **kwa
         supervisor = threading.Thread(target=service.supervise, daemon=True,
                                       name="matt-serve supervisor")
         supervisor.start()
-        try:
-            yield service
-        finally:
-            service.stopping.set()
-            supervisor.join(200)
+        yield service
     finally:
         service.stop()

@@ -90,7 +90,7 @@ class Load:
             thread.join(30)
 
 
-def serving_again(http_port: int, timeout_s: float = 90.0) -> None:
+def serving_again(http_port: int, log_path: Path, timeout_s: float = 150.0) -> None:
     images, _ = real_images()
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -100,7 +100,7 @@ def serving_again(http_port: int, timeout_s: float = 90.0) -> None:
                     return
         except Exception:
             time.sleep(0.5)
-    raise AssertionError("not serving again")
+    raise AssertionError(f"not serving again:\n{log_path.read_text()[-3000:]}")
 
 
 @pytest.mark.slow
@@ -122,7 +122,7 @@ def test_kill_9_of_each_server_then_sigterm(serve_bundle, tmp_path):
             os.kill(target, signal.SIGKILL)
             if victim != "stub":  # the dead one's group is gone, helpers included
                 nothing_left([leaders[victim]], None, timeout_s=15)
-            serving_again(ports[0])
+            serving_again(ports[0], log_path)
             assert process.poll() is None
         load.end()
         assert load.ok > 0
