@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import errno
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -128,6 +129,38 @@ def remove_shm(prefix: str) -> int:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
             removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def sweep_stale(shm_prefix: str, run_prefix: Path) -> list[str]:
+    """Remove what a matt-serve killed with -9 (together with its servers) left behind.
+
+    Shared-memory segments ``<shm_prefix><pid>x...`` and run folders ``<run_prefix><pid>-...``
+    of this user whose ``pid`` is no longer alive; returns their names.
+    """
+    removed = []
+    for path in shm_segments(shm_prefix):
+        pid = path.name[len(shm_prefix):].split("x", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)) and path.stat().st_uid == os.geteuid():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path.name)
+    for path in run_prefix.parent.glob(f"{run_prefix.name}*-*"):
+        pid = path.name[len(run_prefix.name):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)) and path.is_dir() and \
+                path.stat().st_uid == os.geteuid():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
     return removed
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import shutil
 import tempfile
 import threading
@@ -20,10 +21,10 @@ from typing import IO
 
 from matt.errors import MattError
 from matt.serve.options import ServeOptions
-from matt.serve.processes import check_port_free
+from matt.serve.processes import check_port_free, sweep_stale
 from matt.serve.proxy import NginxProxy, ProxyLimits
 from matt.serve.repository import write_model_repository
-from matt.serve.tritonserver import Ports, TritonServer
+from matt.serve.tritonserver import OUR_SHM, SHM_PREFIX, Ports, TritonServer
 
 FAILED_RESTARTS = 3  # restarts in a row that never got ready: something is broken for good
 
@@ -62,7 +63,11 @@ class Service:
         self._stopped = threading.Event()
         self.failure: str | None = None
         self.restarts = 0
-        self.run_dir = Path(tempfile.mkdtemp(prefix="matt-serve-"))
+        run_prefix = f"matt-serve-{os.getpid()}-"
+        stale = sweep_stale(SHM_PREFIX + OUR_SHM, Path(tempfile.gettempdir()) / "matt-serve-")
+        if stale:
+            say(f"removed {len(stale)} leftovers of a matt-serve killed with -9")
+        self.run_dir = Path(tempfile.mkdtemp(prefix=run_prefix))
         self.run_dir.chmod(0o700)
         try:
             self.models = write_model_repository(bundle_dir, self.run_dir / "repository",

@@ -35,6 +35,7 @@ from matt.serve.processes import group_members, kill_group, remove_shm, start_gr
 
 # The Python backend names its shared-memory regions with this prefix (its default) plus ours.
 SHM_PREFIX = "triton_python_backend_shm_region_"
+OUR_SHM = "matt"  # then the pid of the process that started the server, "x" and a random tag
 GRPC_SOCKET_PORT = 1  # Triton appends ":<port>" to a Unix socket path; the number is unused
 # Logged on every start without a GPU (an error line for a GPU-only feature, and a warning
 # that a Unix socket has no TCP_NODELAY): left out of matt-serve's log as noise.
@@ -176,7 +177,7 @@ class TritonServer:
         if self.process is not None and self.process.poll() is None:
             raise MattError("this server is running already")
         tree = prepared_tree()
-        self.shm_prefix = f"{SHM_PREFIX}matt{os.getpid()}x{secrets.token_hex(4)}_"
+        self.shm_prefix = f"{SHM_PREFIX}{OUR_SHM}{os.getpid()}x{secrets.token_hex(4)}_"
         for path in (self.http_socket, self.grpc_socket):
             if path is not None:
                 path.unlink(missing_ok=True)

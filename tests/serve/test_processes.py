@@ -20,6 +20,7 @@ from matt.serve.processes import (
     remove_shm,
     shm_segments,
     start_group,
+    sweep_stale,
 )
 from matt.serve.proxy import ProxyLimits, render_config
 
@@ -92,3 +93,26 @@ def test_a_missing_lua_module_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setattr(proxy, "MODULE_DIR", tmp_path)
     with pytest.raises(BackendUnavailable, match="libnginx-mod-http-lua"):
         proxy.nginx_binary()
+
+
+def test_leftovers_of_dead_servers_are_swept(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid, live_pid = int(dead.stdout), os.getpid()
+    prefix = f"matt-sweep-test{live_pid}-"
+    segments = [f"/dev/shm/{prefix}{pid}xabc_1" for pid in (dead_pid, live_pid)]
+    for path in segments:
+        with open(path, "wb") as handle:
+            handle.write(b"x")
+    runs = [tmp_path / f"matt-serve-{pid}-abc" for pid in (dead_pid, live_pid)]
+    for path in runs:
+        path.mkdir()
+    try:
+        removed = sweep_stale(prefix, tmp_path / "matt-serve-")
+        assert sorted(removed) == sorted([os.path.basename(segments[0]), runs[0].name])
+        assert not os.path.exists(segments[0]) and os.path.exists(segments[1])
+        assert not runs[0].exists() and runs[1].exists()
+    finally:
+        for path in segments:
+            if os.path.exists(path):
+                os.unlink(path)
