@@ -12,11 +12,14 @@
 --      The scan is deliberately not a JSON parse: it sees every array whatever its key is
 --      called or how the key is escaped, and duplicate keys cannot hide a shape from it.
 --      Arrays of pixel values in [0, 1] have products <= 1, so valid requests pass.
+--   3. refuses JSON nested deeper than MAX_DEPTH: Triton's parser recurses per level, and a
+--      body of a million '[' overflows its stack (SIGSEGV, found while testing this guard).
 -- The body then goes to Triton unchanged (ngx.req.init_body / append_body / finish_body).
 
 local MAX_BODY = tonumber(ngx.var.matt_max_body_bytes)
 local BODY_SECONDS = tonumber(ngx.var.matt_body_seconds)
 local CHUNK = 65536
+local MAX_DEPTH = 32 -- a valid request nests 7 deep at most (nested NCHW data)
 
 local function refuse(status, message)
     ngx.status = status
@@ -43,6 +46,24 @@ local function absurd_array(text)
         end
     end
     return nil
+end
+
+local function too_deep(text)
+    -- brackets outside strings only: drop escapes, then strings, then everything else
+    local brackets = text:gsub("\\.", ""):gsub('"[^"]*"', ""):gsub("[^%[%]{}]", "")
+    local depth = 0
+    for i = 1, #brackets do
+        local c = brackets:byte(i)
+        if c == 91 or c == 123 then -- [ {
+            depth = depth + 1
+            if depth > MAX_DEPTH then
+                return true
+            end
+        else
+            depth = depth - 1
+        end
+    end
+    return false
 end
 
 local headers = ngx.req.get_headers()
@@ -99,7 +120,11 @@ while remaining > 0 do
 end
 ngx.req.finish_body()
 
-local absurd = absurd_array(table.concat(header_parts))
+local header = table.concat(header_parts)
+if too_deep(header) then
+    return refuse(400, "the request JSON nests deeper than " .. MAX_DEPTH .. " levels")
+end
+local absurd = absurd_array(header)
 if absurd ~= nil then
     return refuse(400, "the request declares the array " .. absurd .. ", more elements than a "
                   .. "body of at most " .. MAX_BODY .. " bytes can carry")

@@ -100,10 +100,24 @@ def test_shapes_cannot_hide_from_the_guard(service, raw):
     assert service.triton.process.poll() is None
 
 
-def test_a_plain_json_request_still_passes(service):
+@pytest.mark.parametrize("raw", [
+    b"[" * 1_000_000,
+    b'{"a":' * 200_000 + b"1" + b"}" * 200_000,
+    b'{"inputs":[' + b"[" * 500_000 + b"]" * 500_000 + b"]}",
+], ids=["arrays", "objects", "inside-inputs"])
+def test_deep_nesting_is_refused(service, raw):
+    """Triton's JSON parser recurses per level: a million '[' overflow its stack (SIGSEGV)."""
+    status, text = post(service, raw)
+    assert status == 400 and b"nests deeper than" in text, text
+    assert service.triton.process.poll() is None and service.restarts == 0
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["flat", "nested-nchw"])
+def test_a_plain_json_request_still_passes(service, nested):
     images, _ = real_images()
+    data = images[:1].tolist() if nested else images[0].ravel().tolist()
     body = json.dumps({"inputs": [{"name": "images", "shape": [1, 3, 32, 32],
-                                   "datatype": "FP32", "data": images[0].ravel().tolist()}]})
+                                   "datatype": "FP32", "data": data}]})
     status, text = post(service, body.encode())
     assert status == 200, text
     assert len(json.loads(text)["outputs"][0]["data"]) == 10
