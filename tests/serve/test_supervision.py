@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from matt.serve.client import MattClient
-from matt.serve.processes import group_members, shm_segments
+from matt.serve.processes import group_members, shm_segments, sweep_stale
 from tests.serve.conftest import MATT_SERVE, free_ports, need_nginx, real_images, wait_for
 
 SHM = "triton_python_backend_shm_region_matt"
@@ -152,6 +153,9 @@ def test_kill_9_of_matt_serve_leaves_nothing(serve_bundle, tmp_path):
     process.wait()
     load.end()
     nothing_left(groups, shm_prefix)  # the children got SIGTERM and shut down their own
+    # its run folder is what the next start sweeps
+    removed = sweep_stale(SHM, Path(tempfile.gettempdir()) / "matt-serve-")
+    assert any(name.startswith(f"matt-serve-{process.pid}-") for name in removed), removed
 
 
 def test_a_taken_port_is_named_with_its_holder(serve_bundle, tmp_path):
