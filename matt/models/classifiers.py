@@ -11,6 +11,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from matt.models.efficientnet import ARCH as EFFICIENTNET_ARCH
+from matt.models.efficientnet import EfficientNetLite0
 from matt.models.keras_cnn import ARCH as KERAS_CIFAR_ARCH
 from matt.models.keras_cnn import KerasCifarCnn
 from matt.models.registry import Registry
@@ -77,3 +79,4 @@ def _resnet(spec: ClassifierSpec) -> nn.Module:
 
 
 CLASSIFIERS.register(KERAS_CIFAR_ARCH)(KerasCifarCnn)
+CLASSIFIERS.register(EFFICIENTNET_ARCH)(EfficientNetLite0)
