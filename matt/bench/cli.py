@@ -221,6 +221,19 @@ for _command, _help in (
     bench.add_command(_subcommand(_command, _help))
 
 
+@bench.command("gpu", cls=MattCommand, add_help_option=False,
+               context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+               help="The run for a lent CUDA machine (also benchmarks/gpu.sh): the gpu tests, "
+                    "MATT on CUDA streams against K, the classifier, DISCO, in 8 minutes; "
+                    "'matt-bench gpu -h' lists its own options.")
+@click.pass_context
+def gpu(ctx: click.Context) -> None:
+    """matt-bench gpu: its options are parsed by :mod:`matt.bench.gpu` (argparse, torch only)."""
+    from matt.bench.gpu.main import main as gpu_main
+
+    gpu_main(list(ctx.args), prog="matt-bench gpu")
+
+
 @bench.command("tiling", cls=MattCommand, needs="bench",
                help="What the halo and patch size cost and change: per (patch, halo), pixels "
                     "processed, purifier time relative to the exact halo, |diff| from exact "
