@@ -80,6 +80,17 @@ def test_dry_run_records_the_machine_versions_command_and_revision(dry_run):
         assert text in markdown, text
 
 
+def test_the_revision_comes_from_the_environment_where_git_cannot_say(monkeypatch, tmp_path):
+    import matt.bench.machine
+    from matt.bench.gpu.main import _git
+
+    monkeypatch.setenv("MATT_GIT_REVISION", "abc123")
+    assert _git(REPO)["revision"] != "abc123"  # a checkout: git's own answer wins
+    monkeypatch.setattr(matt.bench.machine, "git_state",
+                        lambda repo: {"revision": "unknown", "dirty": None})
+    assert _git(tmp_path) == {"revision": "abc123", "dirty": None, "source": "MATT_GIT_REVISION"}
+
+
 def test_dry_run_collects_the_gpu_tests_without_running_them(dry_run):
     _, result, _, _ = dry_run
     tests = result["gpu_tests"]

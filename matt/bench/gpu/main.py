@@ -4,6 +4,7 @@ share of the budget, write the record. :func:`main` is the command line."""
 from __future__ import annotations
 
 import datetime
+import os
 import shlex
 import sys
 import time
@@ -48,7 +49,6 @@ def run(spec: GpuSpec, output: Path, name: str, command_line: str, dry_run: bool
     from matt.bench.gpu.gpu_tests import run_gpu_tests
     from matt.bench.gpu.report import machine_record, write_record
     from matt.bench.gpu.tables import Models, build_rows, table_figures, time_table
-    from matt.bench.machine import git_state
     from matt.bench.subjects import load_subject
 
     def log(line: str) -> None:
@@ -88,7 +88,7 @@ def run(spec: GpuSpec, output: Path, name: str, command_line: str, dry_run: bool
     result = {
         "schema": SCHEMA,
         "run": {"command_line": command_line, "python": sys.executable, "started": started,
-                "git": git_state(repo), "dry_run": dry_run, "budget_s": spec.budget_s,
+                "git": _git(repo), "dry_run": dry_run, "budget_s": spec.budget_s,
                 "wall_s": round(budget.elapsed(), 1), "spec": spec.to_dict()},
         "machine": machine_record(spec.torch_device),
         "subject": {**subject.source, "tiling": {"patch": subject.weights.tiling.patch,
@@ -114,6 +114,18 @@ def run(spec: GpuSpec, output: Path, name: str, command_line: str, dry_run: bool
     paths = write_record(result, output, name)
     log(f"done in {budget.elapsed():.0f} s of {spec.budget_s:g}")
     return paths
+
+
+def _git(repo: Path) -> dict[str, Any]:
+    """The checkout's revision; where git or ``.git`` is missing (a copied working tree on a
+    lent machine), the one the caller put in ``MATT_GIT_REVISION``."""
+    from matt.bench.machine import git_state
+
+    state = git_state(repo)
+    given = os.environ.get("MATT_GIT_REVISION", "").strip()
+    if state["revision"] == "unknown" and given:
+        return {"revision": given, "dirty": None, "source": "MATT_GIT_REVISION"}
+    return state
 
 
 def _tests_line(tests: dict[str, Any]) -> str:

@@ -84,7 +84,9 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [f"# MATT, the classifier and DISCO on {where}", "",
              f"- command: `{run['command_line']}`",
              f"- git: `{run['git']['revision']}`" + (" (uncommitted changes)"
-                                                     if run['git'].get('dirty') else ""),
+                                                     if run['git'].get('dirty') else "")
+             + (f" (from {run['git']['source']}: no git checkout here)"
+                if run['git'].get('source') else ""),
              f"- started: {run['started']}; wall {run['wall_s']:.0f} s of a {run['budget_s']:g} "
              "s budget",
              f"- machine: {machine['cpu_model']}, {machine['cpus_usable']} CPUs usable, "
