@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from matt.attacks import Attack, Target, ThreatModel
+from matt.attacks import Attack, BatchedAttack, Target, ThreatModel
 from matt.errors import SpecError
 from matt.evaluation.checkpoint import CellCheckpoint, slug
 from matt.evaluation.dataset import EvalSet
@@ -193,7 +193,7 @@ class Evaluator:
                         continue
                     self._check_time()
                     bar.set_postfix_str(f"{attack_name} vs {setting.label}", refresh=False)
-                    if getattr(self.attacks[attack_name], "batched", False):
+                    if isinstance(self.attacks[attack_name], BatchedAttack):
                         for record in self._attack_batch(attack_name, setting, missing):
                             checkpoint.records[record.image] = record
                         checkpoint.save()
@@ -232,6 +232,8 @@ class Evaluator:
         """The images at ``indices`` attacked together; per-image seconds are the batch's
         wall time shared equally."""
         attack = self.attacks[attack_name]
+        if not isinstance(attack, BatchedAttack):
+            raise SpecError(f"attack {attack_name} is not batched")
         seed = derive_seed(self.plan.seed, attack_name, setting.label, "batch", indices[0])
         target = self.factories[setting.label](seed)
         images = self.eval_set.images[indices]
