@@ -223,3 +223,24 @@ def test_junit_outcomes_are_read_per_test(tmp_path):
         "tests.runtime.test_gpu::test_a": "passed",
         "tests.runtime.test_gpu::test_b": "failed: assert 1 == 2",
         "tests.runtime.test_gpu::test_c": "skipped: no TensorRT"}
+
+
+def test_a_row_failing_mid_table_is_set_aside_and_the_others_go_on():
+    from matt.bench.gpu.clock import Timer
+    from matt.bench.gpu.tables import Row, time_table
+
+    calls = {"count": 0}
+
+    def flaky() -> None:
+        calls["count"] += 1
+        if calls["count"] == 3:
+            raise RuntimeError("CUDA out of memory\nmore")
+
+    rows = [Row("steady", lambda: lambda: None, {"batch": 1}),
+            Row("flaky", lambda: flaky, {"batch": 1}),
+            Row("broken", lambda: (_ for _ in ()).throw(ValueError("no build")), {"batch": 1})]
+    spec = GpuSpec(device="cpu", warmup=1, iterations=4)
+    table = time_table(rows, spec, Timer(cuda=False), time.monotonic() + 30, lambda _: None)
+    assert list(table["rows"]) == ["steady"] and table["rows"]["steady"]["n"] == 4
+    assert table["skipped"] == {"flaky": "failed in round 2: RuntimeError: CUDA out of memory",
+                                "broken": "ValueError: no build"}

@@ -203,7 +203,13 @@ def time_table(rows: list[Row], spec: GpuSpec, timer: Timer, deadline: float,
             round_start = time.monotonic()
             offset = done % len(labels)
             for label in labels[offset:] + labels[:offset]:
-                primary_ms, host_ms = timer.time(calls[label])
+                try:
+                    primary_ms, host_ms = timer.time(calls[label])
+                except Exception as exc:  # recorded; the other rows go on
+                    skipped[label] = f"failed in round {done + 1}: {_reason(exc)}"
+                    labels.remove(label)
+                    _free_cuda(spec.cuda)
+                    continue
                 if done >= spec.warmup:
                     samples[label].append(primary_ms)
                     host[label].append(host_ms)
@@ -251,13 +257,18 @@ def _first_calls(rows: list[Row], timer: Timer, deadline: float, cuda: bool
             build_s = time.monotonic() - build_start
             first_ms, _ = timer.time(call)
         except Exception as exc:  # recorded in the results, never hidden
-            skipped[row.label] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+            skipped[row.label] = _reason(exc)
             _free_cuda(cuda)
             continue
         calls[row.label] = call
         infos[row.label] = {**row.info, "build_s": round(build_s, 3),
                             "first_call_ms": round(first_ms, 3)}
     return calls, infos, skipped
+
+
+def _reason(exc: BaseException) -> str:
+    first = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {first[0][:300] if first else ''}".rstrip(": ")
 
 
 def table_figures(rows: dict[str, dict[str, Any]], spec: GpuSpec) -> dict[str, float | None]:
