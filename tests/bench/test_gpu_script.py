@@ -244,3 +244,31 @@ def test_a_row_failing_mid_table_is_set_aside_and_the_others_go_on():
     assert list(table["rows"]) == ["steady"] and table["rows"]["steady"]["n"] == 4
     assert table["skipped"] == {"flaky": "failed in round 2: RuntimeError: CUDA out of memory",
                                 "broken": "ValueError: no build"}
+
+
+BLOCKER = '''import sys
+BLOCKED = {"click", "onnx", "onnxruntime", "onnxscript", "tqdm", "PIL", "h5py", "tensorrt"}
+class _Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked)", name=name)
+sys.meta_path.insert(0, _Block())
+'''
+
+
+def test_the_script_needs_torch_and_numpy_only(tmp_path):
+    """As on a lent machine with nothing else: every other library fails to import."""
+    (tmp_path / "sitecustomize.py").write_text(BLOCKER)
+    out = tmp_path / "record"
+    done = subprocess.run(
+        [str(SCRIPT), "--dry-run", "--tests", "skip", "--size", "32", "--batch", "1", "--k", "1",
+         "--disco-k", "1", "--warmup", "0", "--iterations", "1", "-q", "-o", str(out)],
+        capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path), "PYTHON": sys.executable,
+             "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    blocked = subprocess.run([sys.executable, "-c", "import click"], capture_output=True,
+                             env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert blocked.returncode != 0  # the blocker was in force
+    rows = json.loads((out / "gpu.json").read_text())["tables"]["batch1-32x32"]["rows"]
+    assert set(rows) == {"classifier", "matt/K=1", "matt+classifier/K=1", "disco/K=1"}
