@@ -139,11 +139,23 @@ def test_bad_values_are_one_error_line(args, expected, capsys):
     assert stopped.value.code == 2 and len(err) == 1 and err[0].startswith(expected), err
 
 
-def test_a_malformed_list_names_the_option(capsys):
+@pytest.mark.parametrize("args", [["--size", "32,x"], ["--tests", "some"]])
+def test_a_malformed_value_is_one_line_naming_the_option(args, capsys):
     with pytest.raises(SystemExit) as stopped:
-        main(["--size", "32,x"])
+        main(args)
+    err = capsys.readouterr().err.strip().splitlines()
     assert stopped.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: argument --size")
+    assert len(err) == 1 and err[0].startswith(f"error: argument {args[0]}: "), err
+
+
+def test_an_unknown_option_keeps_the_usage_line_and_the_help_hint(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["--no-such-flag"], prog="matt-bench gpu")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 2
+    assert lines[0].startswith("Usage: matt-bench gpu ")
+    assert "Try 'matt-bench gpu -h' for help." in lines
+    assert lines[-1] == "error: No such option '--no-such-flag'."
 
 
 def test_matt_bench_gpu_forwards_its_options():
@@ -152,7 +164,8 @@ def test_matt_bench_gpu_forwards_its_options():
     from matt.bench.cli import bench
 
     shown = CliRunner().invoke(bench, ["gpu", "-h"])
-    assert shown.exit_code == 0 and "--dry-run" in shown.output and "--budget" in shown.output
+    assert shown.exit_code == 0 and shown.output.startswith("Usage: matt-bench gpu ")
+    assert "--dry-run" in shown.output and "--budget" in shown.output
 
 
 def test_lists_and_ranges():

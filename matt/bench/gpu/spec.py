@@ -99,12 +99,27 @@ DRY_RUN = GpuSpec(device="cpu", sizes=(32, 40), batches=(1, 2), ks=(1, 2), disco
                   warmup=1, iterations=2, budget_s=120.0, tests="collect")
 
 
+class _Formatter(argparse.HelpFormatter):
+    def add_usage(self, usage: str | None, actions: Any, groups: Any,
+                  prefix: str | None = None) -> None:
+        super().add_usage(usage, actions, groups, "Usage: " if prefix is None else prefix)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse with the project's error line: usage, then ``error: ...``, exit 2."""
+    """argparse laid out as the click commands are (:mod:`matt.cli_common`): a wrong value is
+    one ``error: ...`` line naming the option; an unknown option keeps the usage line and the
+    help hint before it. Exit 2 either way."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(formatter_class=_Formatter, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        print(f"Try '{self.prog} -h' for help.\n", file=sys.stderr)
+        unknown = message.startswith("unrecognized arguments: ")
+        if unknown or message.startswith("the following arguments are required"):
+            self.print_usage(sys.stderr)
+            print(f"Try '{self.prog} -h' for help.\n", file=sys.stderr)
+        if unknown:
+            message = f"No such option '{message.split(': ', 1)[1].split()[0]}'."
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
 
