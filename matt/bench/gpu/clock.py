@@ -48,8 +48,8 @@ class Timer:
             import torch
 
             self._torch = torch
-            self._start = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
-            self._end = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+            self._start = torch.cuda.Event(enable_timing=True)
+            self._end = torch.cuda.Event(enable_timing=True)
 
     @property
     def name(self) -> str:
