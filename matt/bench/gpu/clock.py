@@ -47,7 +47,6 @@ class Timer:
         if cuda:
             import torch
 
-            self._torch = torch
             self._start = torch.cuda.Event(enable_timing=True)
             self._end = torch.cuda.Event(enable_timing=True)
 
