@@ -54,10 +54,23 @@ def test_larger_scales_are_smoother():
     assert roughness(coarse) > roughness(fine)
 
 
-def test_photos_are_rgb_and_from_three_sources():
+def test_photos_are_rgb_and_from_the_wheels_and_debian():
     photos = natural_photos()
     assert all(photo.ndim == 3 and photo.shape[2] == 3 for _, photo in photos)
-    assert {name.split(".")[0] for name, _ in photos} == {"skimage", "sklearn", "foolbox"}
+    sources = {name.split(".")[0] for name, _ in photos}
+    # Debian's wallpaper photographs join where their packages are installed
+    assert sources - {"debian"} == {"skimage", "sklearn", "foolbox"}
+    assert all(min(photo.shape[:2]) <= 1200 for name, photo in photos if "debian" in name)
+
+
+def test_held_out_photos_are_never_training_photos():
+    from matt.data.natural_crops import photo_split
+
+    train, held = photo_split()
+    assert not set(train) & set(held)
+    assert len(held) == len(natural_photos()) // 5
+    with pytest.raises(DataError, match="held_out_every"):
+        photo_split(1)
 
 
 def test_photo_names_restrict_the_source():
