@@ -411,6 +411,22 @@ def diversity(weights_path: Path, eval_count: int, seed: int, threads: int,
 
 @group.command()
 @click.argument("pool_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="PNG file to write.")
+def curves(pool_dir: Path, output: Path) -> None:
+    """Plot every member's held-out loss against its steps (its plateau)."""
+    from matt.training.curves import plot_curves, read_curves
+
+    found = read_curves(pool_dir)
+    plot_curves(found, output, f"held-out loss per member, {pool_dir}")
+    for name, points in found.items():
+        click.echo(f"{name}: {points[0][1]:.4f} at step {points[0][0]} -> {points[-1][1]:.4f} "
+                   f"at step {points[-1][0]}")
+    click.echo(f"wrote {output}")
+
+
+@group.command()
+@click.argument("pool_dir", type=click.Path(path_type=Path))
 def table(pool_dir: Path) -> None:
     """Print a pool run's held-out metrics (pool.jsonl) as markdown tables."""
     from matt.training.report import pool_tables, read_pool_log

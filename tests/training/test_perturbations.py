@@ -102,3 +102,20 @@ def test_diversity_is_symmetric_zero_for_copies_and_positive_for_different_membe
     assert torch.equal(distances, distances.T)
     assert float(distances[0, 1]) == 0.0 and float(distances[0, 2]) > 0
     assert "mean ν over 3 pairs" in diversity_table(["a", "b", "c"], distances)
+
+
+def test_curves_read_each_members_held_out_loss_and_plot(tmp_path):
+    import json
+
+    from matt.training.curves import plot_curves, read_curves
+
+    log = tmp_path / "members" / "a" / "metrics.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text("\n".join(json.dumps({"step": s, "loss": 1.0, "held_out_loss": 1 / s})
+                             for s in (250, 500)) + "\n")
+    curves = read_curves(tmp_path)
+    assert curves == {"a": [(250, 0.004), (500, 0.002)]}
+    path = plot_curves(curves, tmp_path / "c.png", "t")
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(Exception, match="no member"):
+        read_curves(tmp_path / "members")
