@@ -165,7 +165,7 @@ def _ks(options: dict[str, Any]) -> tuple[int, ...]:
     """``--k``, else the preset's K cut to the bundle's pool (its size added) with --bundle."""
     ks = _choice(options, "ks")
     if options["ks"] is None and options["bundle"] is not None:
-        from matt.bundle import load_bundle
+        from matt.formats.bundle import load_bundle
 
         pool = len(load_bundle(options["bundle"], verify=False).manifest.purifiers)
         ks = tuple(sorted({k for k in ks if k < pool} | {pool}))

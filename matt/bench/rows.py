@@ -32,6 +32,7 @@ from matt.bench.timing import TimedRow
 from matt.core import PatchPlan
 from matt.defense import RandomPatchPurifier
 from matt.models import DiscoEnsemble, DiscoSpec, LiifPurifier, PurifierSpec, build_purifier
+from matt.runtime.backends import precisions_by_backend
 
 SGEMM_SIZE = 1536
 DISCO_ENCODER_SPEC = PurifierSpec(encoder="edsr", features=64, blocks=16,
@@ -40,8 +41,9 @@ BATCH_ONE_FAMILIES = ("disco-ensemble", "liif-no-local-ensemble", "matt-disco-en
                       "disco-encoder-whole")
 DEFAULT_PRECISION = {"torch": "fp32", "torch-cuda": "fp32", "onnxruntime": "fp32",
                      "tensorrt": "fp16"}
-BACKEND_PRECISIONS = {"torch": ("fp32",), "torch-cuda": ("fp32",),
-                      "onnxruntime": ("fp32", "int8"), "tensorrt": ("fp32", "fp16", "int8")}
+BACKEND_PRECISIONS = {"torch": ("fp32",), "torch-cuda": ("fp32",),  # torch eager modules
+                      "onnxruntime": precisions_by_backend()["onnxruntime"],
+                      "tensorrt": precisions_by_backend()["tensorrt"]}
 
 
 @dataclass(frozen=True)

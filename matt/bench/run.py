@@ -103,7 +103,7 @@ def run_benchmark(spec: BenchSpec, weights: str | None = None, bundle: Path | No
 
 def bundle_size(bundle: Path) -> int:
     """The square image size a bundle takes, in pixels."""
-    from matt.bundle import load_bundle
+    from matt.formats.bundle import load_bundle
 
     return load_bundle(bundle, verify=False).manifest.input_shape[1]
 

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from matt.errors import SpecError
+from matt.runtime.backends import PRECISIONS
 
 COMMANDS = ("latency", "throughput", "roofline", "all")
 BACKENDS = ("torch", "onnxruntime", "tensorrt", "torch-cuda")
@@ -13,7 +14,6 @@ FAMILIES = ("classifier", "matt", "disco-ensemble", "liif-no-local-ensemble",
             "matt-disco-encoder", "disco-encoder-whole", "sgemm")
 COMMAND_FAMILIES = {"latency": FAMILIES, "throughput": FAMILIES, "all": FAMILIES,
                     "roofline": ("matt", "sgemm")}
-PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_KS = (1, 2, 4, 8, 12)
 DEFAULT_BATCHES = {"latency": (1,), "throughput": (64,), "roofline": (64,), "all": (1, 64)}
 DEFAULT_SIZES = {"latency": (32, 224), "throughput": (32, 224), "roofline": (32,),

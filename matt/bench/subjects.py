@@ -22,9 +22,8 @@ from typing import Any
 
 import torch
 
-from matt.errors import InputError, MattError, WeightsError
-from matt.models import ClassifierSpec, PurifierSpec, build_classifier, build_purifier
-from matt.training.weights import (
+from matt.errors import ExportError, InputError, MattError, WeightsError
+from matt.formats.weights import (
     PoolMember,
     TilingDefaults,
     WeightsFile,
@@ -32,6 +31,7 @@ from matt.training.weights import (
     save_weights,
     sha256_of,
 )
+from matt.models import ClassifierSpec, PurifierSpec, build_classifier, build_purifier
 
 EXPORT_CHECK_IMAGES = 4  # the export's own parity check; the benchmark is not the parity test
 STAND_IN_NOTE = "random init: stands in for a trained member; latency does not depend on values"
@@ -135,7 +135,7 @@ def bundle_weights(bundle: Path, name_or_path: str | None) -> Path:
             match (the torch rows would time other models than the bundle's).
     """
     from matt.assets import WEIGHTS_DIR
-    from matt.bundle import load_bundle
+    from matt.formats.bundle import load_bundle
 
     export = load_bundle(bundle, verify=False).manifest.export
     recorded = export.get("weights_sha256")
@@ -190,7 +190,7 @@ class BundleCache:
         self._bundles: dict[int, Path] = {}
         self._failures: dict[int, str] = {}
         if given is not None:
-            from matt.bundle import load_bundle
+            from matt.formats.bundle import load_bundle
 
             shape = load_bundle(given).manifest.input_shape
             self._bundles[shape[1]] = Path(given)
@@ -226,8 +226,8 @@ class BundleCache:
         the classifier exported again for ``size``×``size`` (FP32 only) where it can take that
         size; where it cannot (a fixed-size dense head), the original stays and only the
         classifier rows of that size fail, with the reason."""
-        from matt.bundle import MANIFEST, load_bundle, sha256_file
         from matt.export.onnx import export_classifier
+        from matt.formats.bundle import MANIFEST, load_bundle, sha256_file
 
         manifest = load_bundle(source).manifest
         target = self.root / f"bundle-{size}"
@@ -253,7 +253,7 @@ class BundleCache:
 
     def describe(self) -> dict[str, Any]:
         """Per image size: the bundle's export record, or why the export failed."""
-        from matt.bundle import load_bundle
+        from matt.formats.bundle import load_bundle
 
         described: dict[str, Any] = {str(size): {"failed": why}
                                      for size, why in self._failures.items()}
@@ -275,5 +275,5 @@ class BundleCache:
         self.close()
 
 
-class ExportFailed(MattError):
-    """The benchmark could not export the subject for one image size."""
+ExportFailed = ExportError
+"""The benchmark could not export the subject for one image size (matt's ExportError)."""

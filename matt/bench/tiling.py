@@ -27,7 +27,7 @@ from matt.core import PatchPlan
 from matt.errors import InputError, SpecError
 
 if TYPE_CHECKING:
-    from matt.training.weights import WeightsFile
+    from matt.formats.weights import WeightsFile
 
 SCHEMA = "matt-bench-tiling/1"
 DEFAULT_HALOS = (0, 1, 2, 3, 4, 6, 8)
@@ -249,7 +249,7 @@ def run_tiling(spec: TilingSpec, weights_name: str | None, progress: bool = True
 
     from matt.bench.accuracy import clean_images
     from matt.bench.subjects import resolve_weights_path
-    from matt.training.weights import load_weights, sha256_of
+    from matt.formats.weights import load_weights, sha256_of
 
     load_start = load_average()
     context = run_context(argv)

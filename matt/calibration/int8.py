@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from matt.bundle import Manifest, ModelFile, sha256_file
 from matt.calibration.datasets import ImageSet
 from matt.calibration.quality import classifier_quality, ort_runner, purifier_quality
 from matt.calibration.quantize import CPU_INT8, QuantScheme, quantize_onnx
 from matt.core import PatchPlan, extract_windows
+from matt.formats.bundle import Manifest, ModelFile, parse_variant, sha256_file
 
 CALIBRATION_BATCH = 256
 MIN_AGREEMENT = 0.95
@@ -59,7 +59,7 @@ def _quantized(root: Path, model: ModelFile, batches: Sequence[np.ndarray],
 
 
 def _with_variant(model: ModelFile, variant: str, entry: dict[str, Any]) -> ModelFile:
-    return replace(model, variants={**model.variants, variant: entry})
+    return replace(model, variants={**model.variants, variant: parse_variant(variant, entry)})
 
 
 def quantize_bundle(root: Path, manifest: Manifest, calibration: ImageSet,

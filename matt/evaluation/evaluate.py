@@ -26,7 +26,7 @@ from matt.evaluation.report import RULES, machine_description, write_results
 from matt.evaluation.runner import EvalPlan, Evaluator, TimeUp
 from matt.evaluation.subject import EvalSubject, resolve_subject
 from matt.evaluation.targets import TargetFactory
-from matt.training.weights import git_revision
+from matt.formats.weights import git_revision
 
 FIGURE_FILES = {"figure5": "figure5_attack_progress.png", "figure6": "figure6_robust_vs_k.png",
                 "figure11": "figure11_clean_vs_patches.png"}

@@ -16,7 +16,7 @@ from torch import nn
 
 from matt.assets import WEIGHTS_DIR
 from matt.errors import InputError
-from matt.training.weights import WeightsFile, load_weights, sha256_of
+from matt.formats.weights import WeightsFile, load_weights, sha256_of
 
 SHIPPED = ("fmnist", "cifar10")
 
@@ -119,7 +119,7 @@ def resolve_subject(bundle: str, at_weights: str | None = None,
 
 
 def _attach_runtime_bundle(subject: EvalSubject, folder: Path) -> None:
-    from matt.bundle import load_bundle
+    from matt.formats.bundle import load_bundle
 
     if subject.weights is None:
         raise InputError("--runtime-bundle goes with --bundle naming a weights.pt")
@@ -165,7 +165,7 @@ def _from_weights(path: Path, at_path: Path | None) -> EvalSubject:
 
 
 def _from_bundle(path: Path, at_path: Path | None) -> EvalSubject:
-    from matt.bundle import load_bundle
+    from matt.formats.bundle import load_bundle
 
     manifest = load_bundle(path).manifest
     subject = EvalSubject(manifest.dataset, tuple(manifest.input_shape),  # type: ignore[arg-type]

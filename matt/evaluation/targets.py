@@ -62,7 +62,8 @@ class PipelineTarget:
         self.num_classes = len(pipeline.manifest.class_names)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        answer = self.pipeline.predict(images) if self.purify else self.pipeline.classify(images)
+        answer = (self.pipeline.predict(images) if self.purify
+                  else self.pipeline.classify_undefended(images))
         return np.asarray(answer, dtype=np.float32)
 
 

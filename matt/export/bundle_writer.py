@@ -19,7 +19,6 @@ from pathlib import Path
 from torch import nn
 
 from matt import __version__
-from matt.bundle import MANIFEST, Manifest, ModelFile, load_bundle, sha256_file
 from matt.calibration.datasets import ImageSet, evaluation_images
 from matt.errors import ExportError, InputError
 from matt.export.onnx import (
@@ -29,8 +28,9 @@ from matt.export.onnx import (
     export_purifier,
 )
 from matt.export.options import ExportOptions
+from matt.formats.bundle import MANIFEST, Manifest, ModelFile, load_bundle, sha256_file
+from matt.formats.weights import WeightsFile, git_revision, load_weights
 from matt.models import macs_per_pixel, receptive_radius
-from matt.training.weights import WeightsFile, git_revision, load_weights
 
 Echo = Callable[[str], None]
 

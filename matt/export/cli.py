@@ -69,9 +69,9 @@ def cmd(weights: str, output: Path | None, opset: int, engine: str, precision: s
     """Export WEIGHTS (a weights.pt path, or a shipped name: cifar10, fmnist, fmnist-at) to a
     bundle: ONNX graphs checked against torch on real images, a manifest with checksums, and
     optionally INT8 variants and TensorRT engines."""
-    from matt.bundle import load_bundle
     from matt.export.bundle_writer import export_bundle
     from matt.export.summary import summary_text
+    from matt.formats.bundle import load_bundle
 
     options = ExportOptions(
         opset=opset, engine=engine, precision=precision, calibration=calibration,

@@ -12,18 +12,25 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from matt.bundle import Manifest, ModelFile, sha256_file
 from matt.errors import ExportError
-from matt.export.engine_shapes import ShapeRange, classifier_shape_range, purifier_shape_range
 from matt.export.options import ExportOptions
 from matt.export.tensorrt import TensorRTTarget, build_engine, default_timing_cache, engine_entry
+from matt.formats.bundle import (
+    INT8_SYMMETRIC,
+    Manifest,
+    ModelFile,
+    engine_variant_name,
+    parse_variant,
+    sha256_file,
+)
+from matt.formats.engine_shapes import ShapeRange, classifier_shape_range, purifier_shape_range
 
-SOURCE_VARIANT = {"fp32": None, "fp16": None, "int8": "int8-symmetric"}
+SOURCE_VARIANT = {"fp32": None, "fp16": None, "int8": INT8_SYMMETRIC}
 
 
 def engine_variant(precision: str) -> str:
     """The manifest's variant name of an engine: ``tensorrt-fp16`` and so on."""
-    return f"tensorrt-{precision}"
+    return engine_variant_name(precision)
 
 
 def plan_file(model_file: str, precision: str) -> str:
@@ -65,7 +72,8 @@ def build_engines(root: Path, manifest: Manifest, options: ExportOptions, target
         build_engine(root / source, root / relative, shapes, precision, cache)
         entry = engine_entry(relative, sha256_file(root / relative), precision, source, shapes,
                              target)
-        return replace(model, variants={**model.variants, engine_variant(precision): entry})
+        name = engine_variant(precision)
+        return replace(model, variants={**model.variants, name: parse_variant(name, entry)})
 
     purifiers = tuple(built(model, purifier_shapes) for model in manifest.purifiers)
     classifier = built(manifest.classifier, classifier_shapes)

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 from torch.export import Dim
 
-from matt.bundle import CLASSIFIER_INPUT, CLASSIFIER_OUTPUT, PURIFIER_INPUT, PURIFIER_OUTPUT
 from matt.errors import ExportError
+from matt.formats.bundle import CLASSIFIER_INPUT, CLASSIFIER_OUTPUT, PURIFIER_INPUT, PURIFIER_OUTPUT
 
 DEFAULT_OPSET = 18
 MAX_SIDE = 4096

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from matt.bundle import Manifest
 from matt.calibration.datasets import ImageSet
 from matt.calibration.quality import Run
 from matt.core import PatchPlan, extract_windows
 from matt.errors import ExportError
+from matt.formats.bundle import Manifest
 
 BATCH = 256
 MAX_WINDOWS = 256

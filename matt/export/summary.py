@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from matt.bundle import Manifest, ModelFile
+from matt.formats.bundle import ENGINE_PREFIX, INT8, Manifest, ModelFile
 
 
 def _size(path: Path) -> str:
@@ -22,10 +23,10 @@ def _figure(value: Any, unit: str = "") -> str:
 
 
 def _row(root: Path, model: ModelFile, parity: dict[str, Any]) -> list[str]:
-    int8 = model.variants.get("int8", {})
+    int8: Mapping[str, Any] = model.variants.get(INT8, {})
     quality = int8.get("quality", {})
-    engines = sorted(kind.removeprefix("tensorrt-") for kind in model.variants
-                     if kind.startswith("tensorrt-"))
+    engines = sorted(kind.removeprefix(ENGINE_PREFIX) for kind in model.variants
+                     if kind.startswith(ENGINE_PREFIX))
     psnr = quality.get("psnr_int8_vs_fp32_db")
     return [
         model.name, _count(model.parameters), _count(model.macs_per_pixel),

@@ -17,7 +17,7 @@ from typing import Any
 
 from matt.core.files import write_bytes_atomic
 from matt.errors import BackendUnavailable, ExportError
-from matt.export.engine_shapes import ShapeRange
+from matt.formats.engine_shapes import ShapeRange
 from matt.runtime.engines.trt_engine import build_serialized
 
 MIN_TENSORRT_MAJOR = 10

@@ -21,6 +21,7 @@ from matt.errors import MattError
 from matt.formats.bundle import load_bundle
 from matt.serve.bundles import resolve_bundle
 from matt.serve.options import (
+    BACKENDS,
     CLASSIFY,
     DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_MAX_BODY_BYTES,
@@ -74,7 +75,7 @@ def usage(address: str, local: str, ports: Ports, models: list[str], options: Se
 
 @matt_command("matt-serve", needs="serve", needs_unless="write_repository")
 @click.argument("bundle", required=False)
-@click.option("--backend", type=click.Choice(["auto", "onnxruntime", "tensorrt", "torch"]),
+@click.option("--backend", type=click.Choice(BACKENDS),
               default="auto", show_default=True, help="Runtime backend of each model instance.")
 @click.option("--address", default="127.0.0.1", show_default=True,
               help="Interface to listen on. The default serves this machine only; 0.0.0.0 "

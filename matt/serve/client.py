@@ -16,15 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from matt.errors import InputError, MattError
+from matt.errors import InputError, RemoteError
 from matt.serve.handler import IMAGES, LABEL, PICTURES, PROBABILITIES
 from matt.serve.options import CLASSIFY, PURIFY
 
 PROTOCOLS = ("http", "grpc")
-
-
-class RemoteError(MattError):
-    """The server could not be reached or failed a request that was not the client's fault."""
 
 
 def _module(protocol: str) -> Any:

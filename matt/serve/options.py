@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from matt.errors import SpecError
+from matt.runtime.backends import backend_names
 
 OUTPUTS = ("probs", "label")
-BACKENDS = ("auto", "onnxruntime", "tensorrt", "torch")
+BACKENDS = ("auto", *backend_names())  # the runtime's registry
 
 # The models a repository can hold, and what each one does with an image batch.
 CLASSIFY, PURIFY, UNDEFENDED = "matt", "matt_purify", "classifier"

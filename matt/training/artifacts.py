@@ -16,9 +16,8 @@ import torch
 
 from matt.core.files import atomic_path
 from matt.errors import MattError, WeightsError
-from matt.formats.weights import unreadable_reason
+from matt.formats.weights import PoolMember, Provenance, unreadable_reason
 from matt.models import ClassifierSpec, PurifierSpec
-from matt.training.weights import PoolMember, Provenance
 
 CLASSIFIER_FORMAT = "matt-classifier"
 PURIFIER_FORMAT = "matt-purifier"

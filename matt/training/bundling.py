@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 
 from matt.errors import InputError
+from matt.formats.weights import PoolMember, Provenance, TilingDefaults, WeightsFile
 from matt.training.artifacts import ClassifierFile, load_purifier
 from matt.training.measures import accuracy
-from matt.training.weights import PoolMember, Provenance, TilingDefaults, WeightsFile
 
 
 def collect_members(pool_dir: Path, names: Sequence[str] = ()) -> list[PoolMember]:

