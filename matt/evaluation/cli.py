@@ -110,9 +110,8 @@ def cmd(bundle: str, runtime_bundle: str | None, at_weights: str | None, profile
     for option, value in (("--k-images", k_images), ("--patch-images", patch_images)):
         if value is not None and value < 0:
             raise InputError(f"{option} must be >= 0, got {value}")
-    for option, value in (("--n-images", n_images), ("--chunk", chunk)):
-        if value is not None and value < 1:
-            raise InputError(f"{option} must be a positive integer, got {value}")
+    if chunk is not None and chunk < 1:
+        raise InputError(f"--chunk must be >= 1, got {chunk}")
     chosen = PROFILES[profile].with_overrides(attacks=attack_names, defenses=defense_names,
                                               budgets=parse_budgets(budgets), n_images=n_images,
                                               chunk=chunk,
