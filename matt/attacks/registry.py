@@ -33,6 +33,8 @@ ATTACKS: dict[str, type[Attack]] = {
 
 _LINF_RATIO = DATASET_EPSILONS["fmnist"]["linf"] / DATASET_EPSILONS["cifar10"]["linf"]
 _L2_RATIO = DATASET_EPSILONS["fmnist"]["l2"] / DATASET_EPSILONS["cifar10"]["l2"]
+_IN_LINF_RATIO = DATASET_EPSILONS["imagenet"]["linf"] / DATASET_EPSILONS["cifar10"]["linf"]
+_IN_L2_RATIO = DATASET_EPSILONS["imagenet"]["l2"] / DATASET_EPSILONS["cifar10"]["l2"]
 DATASET_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "fmnist": {
         "nes": {"learning_rate": round(0.01 * _LINF_RATIO, 4)},
@@ -41,6 +43,12 @@ DATASET_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         "square": {"p_init": 0.8},
         "eot-square": {"p_init": 0.8},
         "square-art": {"p_init": 0.8},
+    },
+    # ImageNet: Square's p_init stays the paper's 0.05; NES and SimBA steps scale with ε.
+    "imagenet": {
+        "nes": {"learning_rate": round(0.01 * _IN_LINF_RATIO, 4)},
+        "eot-nes": {"learning_rate": round(0.01 * _IN_LINF_RATIO, 4)},
+        "simba": {"step": round(0.2 * _IN_L2_RATIO, 4)},
     },
 }
 

@@ -4,7 +4,9 @@ Budgets (ε) follow the paper for CIFAR-10: 8/255 under ℓ∞ and 1.0 under ℓ
 Fashion-MNIST takes the customary ℓ∞ 0.1; its ℓ2 budget keeps the paper's ratio between the
 two norms: ε₂ = 1.0 · (0.1 / (8/255)) · √(784 / 3072) ≈ 1.61, i.e. the CIFAR-10 ℓ2 budget scaled
 by how much larger the ℓ∞ budget is and by the square root of the ratio of input dimensions
-(an ℓ2 ball of radius r over d pixels allows an RMS change of r/√d per pixel).
+(an ℓ2 ball of radius r over d pixels allows an RMS change of r/√d per pixel). ImageNet takes
+the paper's ℓ∞ 4/255 on 3×224×224; its ℓ2 budget by the same rule is 1.0 · ½ · √(150528 / 3072)
+= 3.5 (the customary ImageNet ℓ2 budget is 3.0).
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ _CIFAR_LINF = 8 / 255
 _CIFAR_L2 = 1.0
 _FMNIST_LINF = 0.1
 _FMNIST_L2 = round(_CIFAR_L2 * (_FMNIST_LINF / _CIFAR_LINF) * math.sqrt(784 / 3072), 2)
+_IMAGENET_LINF = 4 / 255
+_IMAGENET_L2 = round(_CIFAR_L2 * (_IMAGENET_LINF / _CIFAR_LINF) * math.sqrt(150528 / 3072), 2)
 
 DATASET_EPSILONS: dict[str, dict[str, float]] = {
     "cifar10": {"linf": _CIFAR_LINF, "l2": _CIFAR_L2},
     "fmnist": {"linf": _FMNIST_LINF, "l2": _FMNIST_L2},
+    "imagenet": {"linf": _IMAGENET_LINF, "l2": _IMAGENET_L2},
 }
 _ALIASES = {"fashion-mnist": "fmnist", "fashion_mnist": "fmnist", "cifar-10": "cifar10"}
 # A query counts as inside the ball up to float32 rounding of [0, 1] pixels.

@@ -58,6 +58,10 @@ def evaluation_set(subject: EvalSubject, predict: object, n_images: int,
         return _fashion_mnist(predict, n_images, seed)
     if key == "cifar10":
         return _cifar10(subject, predict, n_images, seed)
+    if key == "imagenet":
+        from matt.evaluation.imagenet_set import imagenet_set
+
+        return EvalSet(*imagenet_set(predict, n_images))
     raise InputError(f"no evaluation set for dataset {subject.dataset!r}; known: fmnist, cifar10")
 
 
@@ -77,6 +81,10 @@ def clean_test_set(subject: EvalSubject, n_images: int) -> EvalSet:
         samples = load_foolbox_samples("cifar10")
         return EvalSet(samples.images, samples.labels,
                        f"the {len(samples)} CIFAR-10 test images shipped in foolbox")
+    if key == "imagenet":
+        from matt.evaluation.imagenet_set import imagenet_test_set
+
+        return EvalSet(*imagenet_test_set())
     raise InputError(f"no test set for dataset {subject.dataset!r}; known: fmnist, cifar10")
 
 

@@ -25,7 +25,7 @@ from torch import nn
 from matt.errors import SpecError
 
 ATTACK_NAMES = ("fgsm", "pgd", "bim")
-DEFAULT_EPSILON = {"cifar10": 8 / 255, "fmnist": 0.1}
+DEFAULT_EPSILON = {"cifar10": 8 / 255, "fmnist": 0.1, "imagenet": 4 / 255}
 _DEFAULT_STEPS = {"fgsm": 1, "pgd": 10, "bim": 10}
 _STEP_BUDGET = {"fgsm": 1.0, "pgd": 2.5, "bim": 1.25}  # steps × step_size, in units of ε
 

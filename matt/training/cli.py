@@ -25,7 +25,7 @@ from matt.training.mixes import DEFAULT_MIXES
 if TYPE_CHECKING:
     from matt.training.sources import DatasetSources
 
-DATASETS = ("fmnist", "cifar10")
+DATASETS = ("fmnist", "cifar10", "imagenet")
 
 
 def _threads(count: int) -> None:
@@ -226,6 +226,10 @@ def _load_sources(dataset: str, classifier: torch.nn.Module, train_count: int | 
 
     if dataset == "fmnist":
         return fmnist_sources(train_count, eval_count, seed, data_dir)
+    if dataset == "imagenet":
+        from matt.training.imagenet_sources import imagenet_sources
+
+        return imagenet_sources(classifier, train_count, eval_count, seed, confidence, data_dir)
     return cifar10_sources(classifier, train_count, eval_count, seed, confidence, data_dir)
 
 
