@@ -30,6 +30,9 @@ def clean_images(dataset: str, count: int, data_dir: str | None) -> tuple[Any, s
     elif dataset == "cifar10":
         data = load_foolbox_samples("cifar10")
         source = "the 20 CIFAR-10 test images inside foolbox (pass --data-dir for more)"
+    elif dataset == "imagenet":
+        data = load_foolbox_samples("imagenet", size=224)
+        source = "the 20 ImageNet images inside foolbox, resized to 224² bicubic"
     else:
         raise MattError(f"no clean test set known for dataset {dataset!r}")
     picked = data.subset(np.arange(min(count, len(data))))

@@ -4,10 +4,11 @@ ImageNet is not reachable offline. The purifiers are local (a 32² training crop
 receptive field needs), so they learn from 224×224 crops of real photographs at three scales
 (a 224-, 448- or 672-pixel window, area-averaged down), labelled by the classifier itself, as
 ``cifar10`` does at 32². The foolbox wheel's 20 ImageNet images are the evaluation images, so
-no crop of them is ever trained on: they are removed from both photo lists and kept whole as
-the ``foolbox20`` held-out set (true labels). The ``crops`` held-out set (first, so it decides
-each member's plateau) comes from the held-out photographs of :func:`photo_split` only, kept
-where the classifier's softmax confidence reaches ``confidence``.
+no crop of them is ever trained on: they are removed from both photo lists (``matt-eval``
+measures them; here each member's held-out metrics would cost ten 224² purifications per image
+and family). The ``crops`` held-out set comes from the held-out photographs of
+:func:`photo_split` only, kept where the classifier's softmax confidence reaches
+``confidence``.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ def imagenet_sources(classifier: nn.Module, train_count: int | None, eval_count:
                      seed: int, confidence: float = 0.9, data_dir: Path | None = None
                      ) -> DatasetSources:
     """Training images (natural crops, or ``data_dir``'s ImageNet-layout tree with its labels)
-    and the ``crops`` / ``foolbox20`` held-out sets."""
-    from matt.data import load_foolbox_samples, sample_natural_crops
+    and the ``crops`` held-out set."""
+    from matt.data import sample_natural_crops
 
     train_photos, held_photos = _photo_lists()
     count = DEFAULT_TRAIN_COUNT if train_count is None else train_count
@@ -91,11 +92,8 @@ def imagenet_sources(classifier: nn.Module, train_count: int | None, eval_count:
             raise DataError(f"only {len(confident)} of {len(candidates)} crops reach "
                             f"confidence {confidence}; lower --confidence or --eval-count")
         held_out["crops"] = (candidates[confident], labels[confident])
-    foolbox = load_foolbox_samples("imagenet", size=SIDE)
-    held_out["foolbox20"] = (torch.from_numpy(foolbox.images), torch.from_numpy(foolbox.labels))
     return DatasetSources(
         train_images, train_labels, held_out,
         f"{origin}; held out: {eval_count} crops (seed {seed + 1}) of {len(held_photos)} other "
-        f"photographs that the classifier labels with softmax confidence >= {confidence}, and "
-        f"the 20 foolbox ImageNet images (resized to {SIDE}², true labels)",
+        f"photographs that the classifier labels with softmax confidence >= {confidence}",
     )
