@@ -131,6 +131,12 @@ def evaluation_images(dataset: str, input_shape: tuple[int, int, int], count: in
             return _fashion_mnist("test", input_shape, count, seed=None)
         if name in CIFAR10_NAMES:
             return _cifar10_evaluation(input_shape, count)
+        if name == "imagenet":
+            from matt.data import load_foolbox_samples
+
+            samples = load_foolbox_samples("imagenet", size=input_shape[-1])
+            return ImageSet(samples.images[:count], samples.labels[:count],
+                            f"foolbox ImageNet samples ({min(count, len(samples))}, resized)")
     except DataError as error:
         return random_images(input_shape, count, seed=0, reason=f"{dataset}: {error}")
     return random_images(input_shape, count, seed=0, reason=f"no images of {dataset!r} here")

@@ -85,3 +85,11 @@ def test_evaluation_set_keeps_correct_foolbox_images_and_refuses_more():
     assert "10 of the 10" in description
     with pytest.raises(InputError, match="--n-images <= 10"):
         imagenet_set(right_on_even, 11)
+
+
+def test_export_checks_imagenet_bundles_on_the_real_images():
+    from matt.calibration.datasets import evaluation_images
+
+    images = evaluation_images("imagenet", (3, 224, 224), 3)
+    assert images.real and images.images.shape == (3, 3, 224, 224)
+    assert images.labelled.all() and "ImageNet" in images.source
