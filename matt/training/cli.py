@@ -260,6 +260,9 @@ def _classifier_for(dataset: str, path: Path) -> ClassifierFile:
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True)
 @click.option("--clean-weight", type=float, default=0.3, show_default=True,
               help="λ of Eq. 2: weight of the clean reconstruction term.")
+@click.option("--logit-weight", type=float, default=0.0, show_default=True,
+              help="β of the classifier-guided term (KL of the classifier's answers on "
+                   "purified vs clean images; 0: the paper's pixel loss only).")
 @click.option("--train-count", type=int, default=None,
               help="Clean training images (default: all 60 000 on fmnist, 20 000 crops on "
                    "cifar10).")
@@ -276,8 +279,9 @@ def _classifier_for(dataset: str, path: Path) -> ClassifierFile:
                    "instead of natural crops.")
 def pool(dataset: str, classifier_path: Path, run_dir: Path, mixes: str, archs: str,
          steps: int, patience: int, batch_size: int, crop: int, learning_rate: float,
-         clean_weight: float, train_count: int | None, whitebox_count: int, eval_count: int,
-         confidence: float, seed: int, threads: int, data_dir: Path | None) -> None:
+         clean_weight: float, logit_weight: float, train_count: int | None,
+         whitebox_count: int, eval_count: int, confidence: float, seed: int, threads: int,
+         data_dir: Path | None) -> None:
     """Train a purifier for every mix × architecture against a classifier (Eq. 2 loss)."""
     from matt.attacks.threat import DATASET_EPSILONS
     from matt.training.mixes import mix_named
@@ -295,7 +299,7 @@ def pool(dataset: str, classifier_path: Path, run_dir: Path, mixes: str, archs: 
     plans = member_grid(mix_specs, parse_archs(_names(archs)), target.input_shape[0])
     recipe = PurifierTraining(steps=steps, batch_size=batch_size, crop=crop,
                               learning_rate=learning_rate, clean_weight=clean_weight,
-                              patience=patience, seed=seed)
+                              logit_weight=logit_weight, patience=patience, seed=seed)
     radii = DATASET_EPSILONS[dataset]
     context = FamilyContext(epsilon=radii["linf"], epsilon_l2=radii["l2"],
                             classifier=classifier)

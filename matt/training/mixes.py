@@ -48,10 +48,14 @@ MIXES: dict[str, Mix] = {mix.name: mix for mix in (
     Mix("fgsm+query", (("fgsm", 0.35), ("stripes", 0.25), ("squares", 0.2), *_QUERY_TAIL)),
     Mix("pgd+query", (("pgd", 0.35), ("stripes", 0.25), ("squares", 0.2), *_QUERY_TAIL)),
     Mix("bim+query", (("bim", 0.35), ("stripes", 0.25), ("squares", 0.2), *_QUERY_TAIL)),
+    Mix("stripes+fgsm", (("stripes", 0.5), ("fgsm", 0.2), ("squares", 0.1), ("vertices", 0.1),
+                         ("nes", 0.05), ("simba", 0.05))),
+    Mix("traces+query", (("traces", 0.35), ("stripes", 0.3), ("squares", 0.15),
+                         ("vertices", 0.1), ("nes", 0.05), ("simba", 0.05))),
     Mix("query", (("stripes", 0.3), ("squares", 0.25), ("vertices", 0.15), ("simba", 0.1),
                   ("nes", 0.1), ("l2", 0.1))),
 )}
-DEFAULT_MIXES = tuple(MIXES)
+DEFAULT_MIXES = ("fgsm+query", "pgd+query", "bim+query", "query")
 
 
 def mix_named(name: str) -> Mix:

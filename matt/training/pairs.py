@@ -8,6 +8,7 @@ where it stopped.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from tqdm import tqdm
 from matt.errors import DataError
 from matt.training.adversarial import AttackSpec, perturb
 from matt.training.artifacts import atomic_save, read_payload
+from matt.training.perturbations import FamilyContext, family
 
 CHUNK = 100
 
@@ -43,7 +45,34 @@ def attack_set(classifier: nn.Module, clean: torch.Tensor, labels: torch.Tensor,
 
     A cache made for other images or another attack is refused rather than reused.
     """
-    fingerprint = {"attack": attack.to_dict(), "count": len(clean),
+    def make(images: torch.Tensor, answers: torch.Tensor, generator: torch.Generator
+             ) -> torch.Tensor:
+        return perturb(classifier, images, answers, attack, generator)
+
+    return cached_set(make, attack.to_dict(), clean, labels, attack.epsilon, cache, seed,
+                      f"{attack.name} examples")
+
+
+def family_set(name: str, context: FamilyContext, clean: torch.Tensor, labels: torch.Tensor,
+               cache: Path, seed: int = 0) -> torch.Tensor:
+    """:func:`attack_set` for any cached perturbation family (``traces`` as well as the
+    white-box ones, whose cache keys are their attack specs)."""
+    chosen = family(name)
+
+    def make(images: torch.Tensor, answers: torch.Tensor, generator: torch.Generator
+             ) -> torch.Tensor:
+        return chosen.perturb(images, answers, context, generator)
+
+    return cached_set(make, chosen.cache_key(context.epsilon), clean, labels, context.epsilon,
+                      cache, seed, f"{name} examples", chunk=chosen.cache_chunk)
+
+
+def cached_set(make: Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor],
+               key: Mapping[str, object], clean: torch.Tensor, labels: torch.Tensor,
+               epsilon: float, cache: Path, seed: int, description: str, chunk: int = CHUNK
+               ) -> torch.Tensor:
+    """``make`` over ``clean`` chunk by chunk, the cache rewritten after each (resumable)."""
+    fingerprint = {"attack": dict(key), "count": len(clean),
                    "clean_sum": round(float(clean.double().sum()), 3), "seed": seed}
     adversarial = torch.zeros(clean.shape, dtype=torch.float16)
     done = 0
@@ -54,17 +83,16 @@ def attack_set(classifier: nn.Module, clean: torch.Tensor, labels: torch.Tensor,
                             "delete it or use a fresh --run-dir")
         adversarial, done = stored["adversarial"], int(stored["done"])
     generator = torch.Generator().manual_seed(seed)
-    bar = tqdm(total=len(clean), initial=done, desc=f"{attack.name} examples", mininterval=10)
-    for start in range(done, len(clean), CHUNK):
-        stop = min(start + CHUNK, len(clean))
+    bar = tqdm(total=len(clean), initial=done, desc=description, mininterval=10)
+    for start in range(done, len(clean), chunk):
+        stop = min(start + chunk, len(clean))
         generator.manual_seed(seed * 1_000_003 + start)
-        adversarial[start:stop] = perturb(classifier, clean[start:stop], labels[start:stop],
-                                          attack, generator).half()
+        adversarial[start:stop] = make(clean[start:stop], labels[start:stop], generator).half()
         atomic_save({"fingerprint": fingerprint, "adversarial": adversarial, "done": stop},
                     cache)
         bar.update(stop - start)
     bar.close()
-    return _restore_ball(adversarial.float(), clean, attack.epsilon)
+    return _restore_ball(adversarial.float(), clean, epsilon)
 
 
 def _restore_ball(adversarial: torch.Tensor, clean: torch.Tensor, epsilon: float
@@ -74,10 +102,10 @@ def _restore_ball(adversarial: torch.Tensor, clean: torch.Tensor, epsilon: float
     return bounded.clamp(0.0, 1.0)
 
 
-def make_pairs(classifier: nn.Module, clean: torch.Tensor, labels: torch.Tensor,
-               attacks: dict[str, AttackSpec], cache_dir: Path, seed: int = 0) -> PairSet:
-    """One adversarial set per attack (cached under ``cache_dir``) beside the clean images."""
-    adversarial = {name: attack_set(classifier, clean, labels, attack,
-                                    cache_dir / f"{name}.pt", seed)
-                   for name, attack in attacks.items()}
+def make_pairs(context: FamilyContext, clean: torch.Tensor, labels: torch.Tensor,
+               families: tuple[str, ...], cache_dir: Path, seed: int = 0) -> PairSet:
+    """One perturbed set per cached family (under ``cache_dir``) beside the clean images."""
+    adversarial = {name: family_set(name, context, clean, labels, cache_dir / f"{name}.pt",
+                                    seed)
+                   for name in families}
     return PairSet(clean, labels, adversarial)

@@ -24,7 +24,6 @@ from tqdm import tqdm
 from matt.errors import SpecError
 from matt.formats.weights import PoolMember, Provenance
 from matt.models import PurifierSpec, build_purifier
-from matt.training.adversarial import AttackSpec
 from matt.training.artifacts import append_metrics, load_purifier, save_purifier
 from matt.training.mixes import Mix
 from matt.training.pairs import PairSet, make_pairs
@@ -130,15 +129,15 @@ def build_sources(classifier: nn.Module, train_clean: torch.Tensor, train_labels
     under ``run_dir/pairs``); perturb every held-out set once per family (white-box ones
     cached, random ones from a fixed seed)."""
     cache = run_dir / "pairs"
-    whitebox = {name: AttackSpec.default(name, context.epsilon)
-                for name in families if family(name).cached}
+    cached = tuple(name for name in families if family(name).cached)
     count = len(train_clean) if whitebox_count is None else min(whitebox_count,
                                                                  len(train_clean))
-    subset = make_pairs(classifier, train_clean[:count], train_labels[:count], whitebox,
+    context = replace(context, classifier=classifier)
+    subset = make_pairs(context, train_clean[:count], train_labels[:count], cached,
                         cache / "train", seed)
     evaluated = {}
     for offset, (name, (images, labels)) in enumerate(held_out.items()):
-        pairs = make_pairs(classifier, images, labels, whitebox, cache / name, seed + 1)
+        pairs = make_pairs(context, images, labels, cached, cache / name, seed + 1)
         generator = torch.Generator().manual_seed(seed + 101 + offset)
         for random_name in families:
             if not family(random_name).cached:
@@ -188,7 +187,7 @@ def train_pool(plans: list[MemberPlan], training: PurifierTraining, classifier: 
         recipe = replace(training, seed=member_seed(plan.name, training.seed))
         started = time.process_time()
         state_dict = train_purifier(plan.spec, recipe, sources.sampler(plan.mix), folder,
-                                    sources.held_out_pairs(plan.mix, recipe.seed))
+                                    sources.held_out_pairs(plan.mix, recipe.seed), classifier)
         purifier = build_purifier(plan.spec)
         purifier.load_state_dict(state_dict)
         metrics = evaluate_on(purifier, classifier, sources)

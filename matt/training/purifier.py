@@ -1,7 +1,10 @@
 """Training one purifier of the pool on perturbed → clean pairs (the paper's Eq. 2).
 
 Loss: L1(m(x_adv), x) + λ · L1(m(x), x). The second term keeps clean images clean, which is
-what keeps the defended classifier's clean accuracy. Each step draws aligned random crops of
+what keeps the defended classifier's clean accuracy. Optionally (``logit_weight`` β > 0, off by
+default: the paper's loss is pixels only) a classifier-guided term as in Liao et al.'s HGD
+(CVPR 2018): β · KL(C(x) ‖ C(m(x_adv))) on whole images, so that what the purifier leaves is
+judged by the classifier it protects, not by pixels alone. Each step draws aligned random crops of
 fresh pairs from the member's mix of perturbation families (:mod:`matt.training.sampler`).
 Adam with a cosine learning rate over ``steps``; every ``checkpoint_every`` steps the loss on a
 fixed held-out batch (the same mix, images never trained on) is logged and a checkpoint written;
@@ -17,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -44,6 +48,8 @@ class PurifierTraining:
         checkpoint_every: steps between checkpoints and held-out loss evaluations.
         patience: held-out evaluations without improvement before stopping (0: never early).
         min_improvement: relative held-out loss decrease that counts as an improvement.
+        logit_weight: β of the classifier-guided term (0: the paper's pixel loss only).
+        logit_batch: whole images per step for that term.
         seed: initial weights, crops, flips and the random perturbations.
     """
 
@@ -56,15 +62,18 @@ class PurifierTraining:
     checkpoint_every: int = 250
     patience: int = 0
     min_improvement: float = 0.005
+    logit_weight: float = 0.0
+    logit_batch: int = 16
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "crop", "checkpoint_every"):
+        for name in ("steps", "batch_size", "crop", "checkpoint_every", "logit_batch"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise SpecError(f"purifier training: {name} must be a positive integer")
-        if self.learning_rate <= 0 or self.clean_weight < 0:
-            raise SpecError("purifier training: learning_rate must be > 0, clean_weight >= 0")
+        if self.learning_rate <= 0 or self.clean_weight < 0 or self.logit_weight < 0:
+            raise SpecError("purifier training: learning_rate must be > 0, clean_weight and "
+                            "logit_weight >= 0")
         if not isinstance(self.patience, int) or self.patience < 0 or not (
                 0 <= self.min_improvement < 1):
             raise SpecError("purifier training: patience must be an integer >= 0 and "
@@ -94,6 +103,16 @@ def pair_loss(purifier: nn.Module, perturbed: torch.Tensor, clean: torch.Tensor,
     return loss
 
 
+def guided_loss(purifier: nn.Module, classifier: nn.Module, perturbed: torch.Tensor,
+                clean: torch.Tensor) -> torch.Tensor:
+    """KL from the classifier's answer on the clean images to its answer on the purified
+    perturbed ones (the classifier is frozen; only the purifier learns)."""
+    with torch.no_grad():
+        target = F.log_softmax(classifier(clean), dim=1)
+    answer = F.log_softmax(classifier(purifier(perturbed).clamp(0.0, 1.0)), dim=1)
+    return F.kl_div(answer, target, log_target=True, reduction="batchmean")
+
+
 @torch.no_grad()
 def held_out_loss(purifier: nn.Module, pairs: tuple[torch.Tensor, torch.Tensor],
                   clean_weight: float) -> float:
@@ -106,13 +125,18 @@ def held_out_loss(purifier: nn.Module, pairs: tuple[torch.Tensor, torch.Tensor],
 
 
 def train_purifier(spec: PurifierSpec, training: PurifierTraining, sampler: PairSampler,
-                   run_dir: Path, held_out: tuple[torch.Tensor, torch.Tensor] | None = None
-                   ) -> dict[str, torch.Tensor]:
+                   run_dir: Path, held_out: tuple[torch.Tensor, torch.Tensor] | None = None,
+                   classifier: nn.Module | None = None) -> dict[str, torch.Tensor]:
     """Train (or resume) one purifier on pairs drawn from ``sampler``.
 
     ``held_out``: fixed (perturbed, clean) whole images whose loss is logged and decides the
-    plateau; without it every step of ``training.steps`` runs.
+    plateau; without it every step of ``training.steps`` runs. ``classifier``: needed when
+    ``training.logit_weight`` > 0 (put in eval mode, its weights untouched).
     """
+    if training.logit_weight and classifier is None:
+        raise SpecError("purifier training: logit_weight > 0 needs the classifier")
+    if classifier is not None:
+        classifier.eval().requires_grad_(False)
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(training.seed)
     purifier = build_purifier(spec)
@@ -129,6 +153,10 @@ def train_purifier(spec: PurifierSpec, training: PurifierTraining, sampler: Pair
         for group in optimiser.param_groups:
             group["lr"] = _learning_rate(training, step)
         loss = pair_loss(purifier, perturbed_crops, clean_crops, training.clean_weight)
+        if training.logit_weight and classifier is not None:
+            perturbed_whole, clean_whole, _ = sampler.pairs(training.logit_batch, generator)
+            loss = loss + training.logit_weight * guided_loss(purifier, classifier,
+                                                              perturbed_whole, clean_whole)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()

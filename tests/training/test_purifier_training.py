@@ -130,3 +130,57 @@ def test_attack_cache_resumes_and_refuses_other_images(tmp_path):
     assert torch.equal(first, again), "the cached set is reused"
     with pytest.raises(DataError, match="other images"):
         attack_set(model, clean + 0.01, labels, spec, cache)
+
+
+def test_family_cache_is_reused_for_the_same_family_and_refused_for_another(tmp_path):
+    from matt.training.pairs import family_set
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    context = FamilyContext(epsilon=0.1, epsilon_l2=1.0, classifier=model)
+    clean = torch.rand(5, 1, 4, 4)
+    labels = torch.zeros(5, dtype=torch.int64)
+    cache = tmp_path / "set.pt"
+    first = family_set("fgsm", context, clean, labels, cache)
+    assert torch.equal(first, family_set("fgsm", context, clean, labels, cache))
+    # the white-box cache key is the attack spec: attack_set reads the same cache
+    spec = AttackSpec.default("fgsm", 0.1)
+    assert torch.equal(first, attack_set(model, clean, labels, spec, cache))
+    with pytest.raises(DataError, match="another attack"):
+        family_set("traces", context, clean, labels, cache)
+
+
+def test_guided_loss_is_zero_for_a_perfect_purifier_and_positive_otherwise():
+    from matt.training.purifier import guided_loss
+
+    torch.manual_seed(0)
+    classifier = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    clean = torch.rand(8, 1, 4, 4)
+    perturbed = (clean + 0.3 * torch.randn_like(clean)).clamp(0, 1)
+    identity = nn.Identity()
+    with torch.no_grad():
+        assert float(guided_loss(identity, classifier, clean, clean)) == pytest.approx(0, abs=1e-6)
+        assert float(guided_loss(identity, classifier, perturbed, clean)) > 1e-4
+
+
+def test_guided_training_needs_the_classifier_and_lowers_the_guided_loss(tmp_path):
+    from matt.training.purifier import guided_loss
+
+    torch.manual_seed(0)
+    classifier = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
+    clean = torch.rand(64, 3, 8, 8)
+    labels = torch.zeros(64, dtype=torch.int64)
+
+    context = FamilyContext(epsilon=0.2, epsilon_l2=1.0, classifier=classifier)
+    sampler = PairSampler(clean, labels, {}, mix_named("vertices"), context)
+    spec = PurifierSpec(encoder="edsr", features=8, blocks=1, decoder_widths=(8,), channels=3)
+    training = PurifierTraining(steps=60, batch_size=8, crop=8, learning_rate=3e-3,
+                                logit_weight=1.0, logit_batch=8, checkpoint_every=60)
+    with pytest.raises(SpecError, match="needs the classifier"):
+        train_purifier(spec, training, sampler, tmp_path / "none")
+    perturbed, originals, _ = sampler.pairs(32, torch.Generator().manual_seed(9))
+    purifier = build_purifier(spec).eval()
+    before = float(guided_loss(purifier, classifier, perturbed, originals))
+    state = train_purifier(spec, training, sampler, tmp_path / "guided", classifier=classifier)
+    purifier.load_state_dict(state)
+    purifier.eval()
+    assert float(guided_loss(purifier, classifier, perturbed, originals)) < before

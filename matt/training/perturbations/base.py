@@ -33,12 +33,18 @@ class Family(ABC):
     Class attributes:
         name: registry name, used in mixes and metrics.
         cached: made once over the training set (costly, needs gradients) rather than per step.
+        cache_chunk: images made between two writes of the cache.
         imitates: the query attack(s) whose submitted points the family stands for.
     """
 
     name: ClassVar[str]
     cached: ClassVar[bool] = False
+    cache_chunk: ClassVar[int] = 100
     imitates: ClassVar[str] = ""
+
+    def cache_key(self, epsilon: float) -> dict[str, object]:
+        """What a cached set was made with: a cache with another key is refused."""
+        return {"name": self.name, "epsilon": epsilon}
 
     @abstractmethod
     def perturb(self, clean: torch.Tensor, labels: torch.Tensor, context: FamilyContext,

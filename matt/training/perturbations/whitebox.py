@@ -18,6 +18,9 @@ class _WhiteBox(Family):
     def spec(self, epsilon: float) -> AttackSpec:
         return AttackSpec.default(self.name, epsilon)
 
+    def cache_key(self, epsilon: float) -> dict[str, object]:
+        return dict(self.spec(epsilon).to_dict())
+
     def perturb(self, clean: torch.Tensor, labels: torch.Tensor, context: FamilyContext,
                 generator: torch.Generator) -> torch.Tensor:
         if context.classifier is None:
