@@ -279,5 +279,59 @@ def tiling(weights: str | None, halos: tuple[int, ...], patches: tuple[int, ...]
         click.echo(f"wrote {path}")
 
 
+@bench.command("fused", cls=MattCommand, needs="bench",
+               help="The pool as one fused graph (one ONNX Runtime call per query) against one "
+                    "session per member and against each member alone, per batch size and "
+                    "precision; writes the rule the runtime's fused='auto' should follow.")
+@option_group(
+    bundle_option("with fused graphs (matt-export writes them); default: the --weights "
+                  "exported into a temporary folder"),
+    weights_option("the shipped cifar10 (exported with its fused graphs when no --bundle)"),
+    click.option("--batch", "batches", type=CommaList(), default="1,16,64", show_default=True,
+                 help="batch sizes"),
+    click.option("--precision", "precisions", type=CommaList(("fp32", "int8")),
+                 default="fp32,int8", show_default=True, help="precisions"),
+    click.option("--iterations", type=click.IntRange(min=1), default=30, show_default=True,
+                 help="timed rounds per table"),
+    click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True,
+                 help="untimed rounds before them"),
+    click.option("--table-budget", "table_budget_s", type=click.FloatRange(min=0, min_open=True),
+                 default=300.0, show_default=True, help="seconds per table at most"),
+    click.option("--no-members", is_flag=True, help="leave out the members-alone rows"),
+    threads_option(os.cpu_count() or 1),
+    output_option("folder for the JSON and Markdown", DEFAULT_OUT),
+    click.option("--name", default=None, help="file name stem [default: fused-<bundle name>]"),
+    quiet_option(),
+)
+def fused(bundle: Path | None, weights: str | None, batches: tuple[int, ...],
+          precisions: tuple[str, ...], iterations: int, warmup: int, table_budget_s: float,
+          no_members: bool, threads: int, output: Path, name: str | None, quiet: bool) -> None:
+    """matt-bench fused."""
+    import tempfile
+
+    from matt.bench.fused import FusedSpec, markdown, record_paths, run_fused, write_fused
+
+    stem = name or f"fused-{(bundle or Path(weights or 'cifar10')).stem}"
+    record_paths(output, stem)  # refused before an hour of timing, not after
+    spec = FusedSpec(batches=batches, precisions=precisions, iterations=iterations,
+                     warmup=warmup, table_budget_s=table_budget_s, threads=threads,
+                     members_alone=not no_members)
+    with tempfile.TemporaryDirectory(prefix="matt-bench-fused-") as scratch:
+        if bundle is None:
+            from matt.bench.subjects import resolve_weights_path
+            from matt.export import export_bundle
+            from matt.export.options import ExportOptions
+
+            path = resolve_weights_path(weights or "cifar10")
+            assert path is not None
+            options = ExportOptions(precision="int8" if "int8" in precisions else "fp32")
+            bundle = export_bundle(path, Path(scratch) / path.stem, options=options)
+        result = run_fused(spec, bundle, progress=not quiet, argv=sys.argv)
+    paths = write_fused(result, output, stem)
+    click.echo(markdown(result))
+    for path in paths:
+        click.echo(f"wrote {path}")
+
+
 def main() -> None:
     run_cli(bench)

@@ -3,8 +3,9 @@
 The bundle is assembled in a temporary folder beside the target and renamed into place only
 when every step passed and the result verifies, so a failed export leaves nothing behind.
 Steps, in order: load the weights; check that the requested engines can be built here (before
-any work); export ONNX; check parity against torch on real images; quantize to INT8
-(:mod:`matt.calibration`); build TensorRT engines; write and verify the manifest.
+any work); export ONNX; check parity against torch on real images; fuse the purifiers into
+one graph (:mod:`matt.export.fused`); quantize to INT8 (:mod:`matt.calibration`) and fuse the
+INT8 graphs; build TensorRT engines; write and verify the manifest.
 """
 
 from __future__ import annotations
@@ -117,6 +118,21 @@ def _int8(root: Path, manifest: Manifest, calibration: ImageSet, evaluation: Ima
                            schemes=(CPU_INT8, TENSORRT_INT8), seed=options.seed, echo=echo)
 
 
+def _fused(root: Path, manifest: Manifest, variant: str, echo: Echo) -> Manifest:
+    from matt.core import PatchPlan
+    from matt.export.fused import add_fused
+
+    missing = [m.name for m in manifest.purifiers
+               if variant != "fp32" and variant not in m.variants]
+    if missing:  # the runtime runs no int8 pool without every member's int8 graph either
+        echo(f"  fused: no {variant} graph (none for {', '.join(missing)})")
+        return manifest
+    channels, height, width = manifest.input_shape
+    window = PatchPlan.for_patch(height, width, manifest.patch, manifest.halo).window_shape
+    echo(f"  fused: {len(manifest.purifiers)} purifiers in one {variant} graph")
+    return add_fused(root, manifest, variant, (channels, *window))
+
+
 def export_bundle(weights_path: str | Path, out_dir: str | Path, *, opset: int | None = None,
                   force: bool = False, options: ExportOptions | None = None,
                   echo: Echo = _quiet) -> Path:
@@ -167,8 +183,12 @@ def export_bundle(weights_path: str | Path, out_dir: str | Path, *, opset: int |
         if not images.real:
             echo(f"  warning: parity runs on {images.source}")
         manifest = _parity(root, manifest, weights, images, options.tolerance, echo)
+        if options.fused:
+            manifest = _fused(root, manifest, "fp32", echo)
         if calibration is not None:
             manifest = _int8(root, manifest, calibration, images, options, echo)
+            if options.fused:
+                manifest = _fused(root, manifest, "int8", echo)
         if target is not None:
             from matt.export.engines import build_engines
 

@@ -61,11 +61,13 @@ def default_bundle_dir(weights_path: Path) -> Path:
 @click.option("--timing-cache", type=click.Path(path_type=Path),
               help="TensorRT timing cache file [default: ~/.cache/matt/tensorrt.timing-cache].")
 @seed_option(0)
+@click.option("--fused/--no-fused", default=True, show_default=True,
+              help="Also write every purifier in one graph (one runtime call per query).")
 @click.option("--force", is_flag=True, help="Replace the output bundle if it exists.")
 def cmd(weights: str, output: Path | None, opset: int, engine: str, precision: str,
         calibration: str, calibration_images: int, check_images: int, members: str,
         max_images: int, opt_images: int, timing_cache: Path | None, seed: int,
-        force: bool) -> None:
+        fused: bool, force: bool) -> None:
     """Export WEIGHTS (a weights.pt path, or a shipped name: cifar10, fmnist, fmnist-at) to a
     bundle: ONNX graphs checked against torch on real images, a manifest with checksums, and
     optionally INT8 variants and TensorRT engines."""
@@ -78,6 +80,7 @@ def cmd(weights: str, output: Path | None, opset: int, engine: str, precision: s
         calibration_images=calibration_images, check_images=check_images,
         members=tuple(name.strip() for name in members.split(",") if name.strip()),
         max_images=max_images, opt_images=opt_images, timing_cache=timing_cache, seed=seed,
+        fused=fused,
     )
     weights_path = resolve_weights(weights)
     out_dir = output or default_bundle_dir(weights_path)

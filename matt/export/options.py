@@ -35,6 +35,8 @@ class ExportOptions:
         opt_images: TensorRT profiles: the request batch (images) the engines are tuned for.
         timing_cache: TensorRT timing cache file, reused and updated across exports.
         seed: fixes which images are drawn for calibration, so an export is reproducible.
+        fused: also write every purifier in one graph (``fused`` in the manifest), which the
+            runtime runs in one call per query.
     """
 
     opset: int = DEFAULT_OPSET
@@ -49,6 +51,7 @@ class ExportOptions:
     opt_images: int = 16
     timing_cache: Path | None = None
     seed: int = 0
+    fused: bool = True
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:

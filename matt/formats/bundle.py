@@ -6,6 +6,7 @@ A bundle is a folder::
     purifiers/<name>.onnx    per pool member: "images" [N, C, H, W] → "purified", dynamic N, H, W
     classifier.onnx          "images" [N, C, H, W] → "probabilities", dynamic N
     [*.int8.onnx, *.plan]    quantized graphs and TensorRT engines, when exported
+    [purifiers.fused*.onnx]  every pool member in one graph (``fused`` in the manifest)
 
 Every file is listed with its sha256; :func:`load_bundle` refuses a bundle whose schema version
 differs or whose files do not match, naming the file. Imports json, hashlib and the shape
@@ -34,9 +35,12 @@ INT8 = "int8"
 INT8_SYMMETRIC = "int8-symmetric"
 """Variant: the symmetric Q/DQ INT8 graph TensorRT builds its INT8 engines from (S8S8)."""
 ENGINE_PREFIX = "tensorrt-"
+FUSED_INPUT, FUSED_OUTPUT = "images_{index}", "purified_{index}"
+"""The fused graph's input and output of pool member ``index`` (the manifest's order)."""
 
 __all__ = [
-    "CLASSIFIER_INPUT", "CLASSIFIER_OUTPUT", "ENGINE_PREFIX", "INT8", "INT8_SYMMETRIC",
+    "CLASSIFIER_INPUT", "CLASSIFIER_OUTPUT", "ENGINE_PREFIX", "FUSED_INPUT", "FUSED_OUTPUT",
+    "INT8", "INT8_SYMMETRIC",
     "MANIFEST", "PURIFIER_INPUT", "PURIFIER_OUTPUT", "SCHEMA_VERSION", "Bundle", "EngineVariant",
     "Manifest", "ModelFile", "Variant", "engine_variant_name", "load_bundle", "parse_manifest",
     "parse_variant", "sha256_file",
@@ -179,9 +183,21 @@ class Manifest:
     parity: dict[str, Any] = field(default_factory=dict)
     export: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    fused: dict[str, Variant] = field(default_factory=dict)
+    """Optional: ``fp32`` / ``int8`` → one graph holding every purifier (input
+    ``images_<i>`` and output ``purified_<i>`` per member, empty batches allowed), so a query
+    is one runtime call; a bundle without it loads and runs as before."""
+
+    def __post_init__(self) -> None:
+        typed = {name: parse_variant(name, entry, "fused") for name, entry in self.fused.items()}
+        object.__setattr__(self, "fused", typed)
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.fused:
+            data["fused"] = {name: variant.to_dict() for name, variant in self.fused.items()}
+        else:
+            del data["fused"]  # written only when there is one: older readers see the same file
         data["input_shape"] = list(self.input_shape)
         data["class_names"] = list(self.class_names)
         data["purifiers"] = [model.to_dict() for model in self.purifiers]
@@ -220,6 +236,7 @@ def parse_manifest(text: str, where: str = MANIFEST) -> Manifest:
             purifiers=tuple(_model(m) for m in data["purifiers"]),
             classifier=_model(data["classifier"]),
             parity=dict(data.get("parity", {})), export=dict(data.get("export", {})),
+            fused=dict(data.get("fused", {})),
         )
     except BundleError as exc:
         raise BundleError(f"{where}: {exc}") from None
@@ -244,6 +261,11 @@ class Bundle:
     def classifier_path(self, variant: str | None = None) -> Path:
         model = self.manifest.classifier
         return self.path(model.variants[variant].file if variant else model.file)
+
+    def fused_path(self, variant: str) -> Path | None:
+        """The fused graph of ``variant`` (``fp32``, ``int8``), or ``None`` when not exported."""
+        entry = self.manifest.fused.get(variant)
+        return None if entry is None else self.path(entry.file)
 
     def variants(self) -> set[str]:
         """Variants every purifier has (``int8``, ``tensorrt-fp16``, ...)."""
@@ -275,4 +297,6 @@ def load_bundle(root: str | Path, verify: bool = True) -> Bundle:
             for variant in model.variants.values():
                 if variant.sha256 is not None:
                     _check(root, variant.file, variant.sha256)
+        for variant in manifest.fused.values():
+            _check(root, variant.file, variant.sha256 or "")
     return Bundle(root, manifest)

@@ -20,7 +20,7 @@ import logging
 import threading
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from matt.formats.bundle import Bundle, Manifest, load_bundle
 from matt.runtime.backends import EngineRequest, check_precision, get_backend
 from matt.runtime.devices import BackendChoice, choose_backend
 from matt.runtime.engines.base import Concurrency, EngineSet
+from matt.runtime.fused import EVERY_BATCH, check_mode, fused_up_to
 from matt.runtime.pool import select_pool
 from matt.runtime.scheduler import PIXELS_PER_CALL, PatchScheduler, run_chunked
 
@@ -60,11 +61,13 @@ class Pipeline:
         pool_indices: which of the bundle's purifiers form the pool, in draw order.
         patch, halo: the tiling in pixels.
         seeded: whether the engine draws come from a seed (evaluation) or the OS CSPRNG.
+        fused_up_to: batches of at most this many images run the pool as one fused graph
+            (0: never; :mod:`matt.runtime.fused`).
     """
 
     def __init__(self, manifest: Manifest, engines: EngineSet, *, choice: BackendChoice,
                  pool_indices: tuple[int, ...], patch: int, halo: int, seed: int | None,
-                 pixels_per_call: int = PIXELS_PER_CALL) -> None:
+                 pixels_per_call: int = PIXELS_PER_CALL, fused_up_to: int = 0) -> None:
         self.manifest = manifest
         self.backend_name = choice.backend
         self.device = choice.device
@@ -72,8 +75,10 @@ class Pipeline:
         self.patch, self.halo = patch, halo
         self.seeded = seed is not None
         self.pixels_per_call = pixels_per_call
+        self.fused_up_to = fused_up_to if engines.fused is not None else 0
         scheduler = PatchScheduler(engines.purifiers, patch, halo, engines.concurrency,
-                                   engines.workers, pixels_per_call=pixels_per_call)
+                                   engines.workers, pixels_per_call=pixels_per_call,
+                                   fused=engines.fused, fused_up_to=self.fused_up_to)
         self._loaded = _Loaded(engines, scheduler)
         self._draw = EngineDraw(len(pool_indices), seed)
         self._owner = True
@@ -85,7 +90,7 @@ class Pipeline:
     def load(cls, bundle: str | Path | Bundle, backend: str = "auto", device: str | None = None,
              pool: int | Sequence[int] | None = None, patch: int | None = None,
              halo: int | None = None, seed: int | None = None,
-             precision: str = "fp32") -> Pipeline:
+             precision: str = "fp32", fused: str = "auto") -> Pipeline:
         """Load a bundle's engines.
 
         Args:
@@ -98,6 +103,9 @@ class Pipeline:
             patch, halo: tiling in pixels; ``None`` keeps the manifest's defaults.
             seed: ``None`` draws engines from the OS CSPRNG; an integer is for evaluation only.
             precision: ``fp32``; ``int8`` loads the bundle's INT8 variants; ``fp16`` TensorRT.
+            fused: ``auto`` runs the pool as the bundle's fused graph (one call per query) at
+                the batch sizes where it measured faster, ``on`` at every batch, ``off``
+                never (:mod:`matt.runtime.fused`); ONNX Runtime only.
 
         Raises:
             BackendUnavailable: the backend cannot run here (the message lists what can).
@@ -108,13 +116,15 @@ class Pipeline:
             bundle = load_bundle(bundle)
         choice = choose_backend(backend, device)
         check_precision(precision, choice.backend)
+        mode = check_mode(fused)
         manifest = bundle.manifest
         indices = select_pool(pool, len(manifest.purifiers))
         patch, halo = _tiling(manifest, patch, halo)
         request = _request(manifest, bundle, None, choice.device, indices, precision, patch, halo)
-        engines = get_backend(choice.backend).open(request)
+        up_to = _fused_up_to(mode, choice.backend, precision, bundle)
+        engines = get_backend(choice.backend).open(replace(request, fused=up_to > 0))
         return cls(manifest, engines, choice=choice, pool_indices=indices, patch=patch,
-                   halo=halo, seed=seed)
+                   halo=halo, seed=seed, fused_up_to=up_to)
 
     @classmethod
     def from_weights(cls, weights: str | Path | Any, device: str | None = None,
@@ -147,9 +157,12 @@ class Pipeline:
         return self.manifest.input_shape
 
     def describe(self) -> str:
-        """One line: backend, device, threads or streams, precision, pool and tiling."""
+        """One line: backend, device, threads or streams, precision, pool, tiling, fused."""
+        fused = ("" if not self.fused_up_to else "; fused graph at every batch"
+                 if self.fused_up_to >= EVERY_BATCH
+                 else f"; fused graph up to batch {self.fused_up_to}")
         return (f"{self._loaded.engines.description}; pool {self.pool_size} "
-                f"{list(self.pool_indices)}, patch {self.patch}, halo {self.halo}")
+                f"{list(self.pool_indices)}, patch {self.patch}, halo {self.halo}{fused}")
 
     def plan(self) -> PatchPlan:
         """The patch plan used for the manifest's image size."""
@@ -244,6 +257,21 @@ def _tiling(manifest: Manifest, patch: int | None, halo: int | None) -> tuple[in
         LOG.info("halo %d is under the purifiers' receptive radius %d: patches are an "
                  "approximation of whole-image purification", halo, radius)
     return patch, halo
+
+
+def _fused_up_to(mode: str, backend: str, precision: str, bundle: Bundle) -> int:
+    """The fused rule for this load: 0 where the fused graph is off, absent or not this
+    backend's; ``on`` with a backend that cannot run it is an :class:`InputError`."""
+    if mode == "off":
+        return 0
+    if backend != "onnxruntime":
+        if mode == "on":
+            raise InputError(f"fused='on' runs the bundle's fused ONNX graph with onnxruntime; "
+                             f"backend {backend!r} runs one engine per member (fused='auto')")
+        return 0
+    if mode == "auto" and bundle.fused_path("int8" if precision == "int8" else "fp32") is None:
+        return 0
+    return fused_up_to(mode, precision)
 
 
 def _request(manifest: Manifest, bundle: Bundle | None, weights: Any, device: str,

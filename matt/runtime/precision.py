@@ -15,13 +15,15 @@ class ModelSelection:
 
     ``int8`` takes each purifier's ``int8`` variant (the Q/DQ graph the calibration step
     writes) and the classifier's when it has one; ``fp32`` the float32 graphs. (TensorRT picks
-    its own sources: :mod:`matt.runtime.engines.trt_engine`.)
+    its own sources: :mod:`matt.runtime.engines.trt_engine`.) ``fused_file`` is the bundle's
+    graph holding every purifier at that precision, ``None`` where it has none.
     """
 
     pool_indices: tuple[int, ...]
     purifier_files: tuple[Path, ...]
     classifier_file: Path
     precision: str
+    fused_file: Path | None = None
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, pool_indices: tuple[int, ...],
@@ -41,4 +43,5 @@ class ModelSelection:
             purifier_files=tuple(bundle.purifier_path(i, variant) for i in pool_indices),
             classifier_file=bundle.classifier_path(classifier_variant),
             precision=precision,
+            fused_file=bundle.fused_path(variant or "fp32"),
         )

@@ -34,6 +34,8 @@ class EngineRequest:
         window_shape: (C, H, W) of the windows the scheduler sends a purifier.
         patches_per_image: windows per image, which sizes the engines' buffers.
         weights: a ``weights.pt`` path or a loaded ``WeightsFile`` (the torch backend only).
+        fused: also open the bundle's fused graph (every purifier in one model); a backend
+            without one for this request raises :class:`~matt.errors.BundleError`.
     """
 
     bundle: Bundle | None
@@ -43,6 +45,7 @@ class EngineRequest:
     window_shape: tuple[int, int, int]
     patches_per_image: int
     weights: Any = None
+    fused: bool = False
 
 
 def importable(module: str) -> bool:

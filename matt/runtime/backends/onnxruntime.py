@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from matt.errors import SpecError
+from matt.errors import BundleError, SpecError
 from matt.runtime.backends.base import Backend, EngineRequest
 
 if TYPE_CHECKING:
@@ -37,4 +37,7 @@ class OnnxRuntimeBackend(Backend):
             raise SpecError("backend 'onnxruntime' runs a bundle; export one with matt-export")
         models = ModelSelection.from_bundle(request.bundle, request.pool_indices,
                                             request.precision)
-        return ort_engine.open_engines(models, request.device)
+        if request.fused and models.fused_file is None:
+            raise BundleError(f"{request.bundle.root}: no fused {request.precision} graph; "
+                              "export the bundle again with this matt-export (--fused)")
+        return ort_engine.open_engines(models, request.device, fused=request.fused)

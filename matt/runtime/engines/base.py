@@ -7,7 +7,9 @@ that can work asynchronously (a CUDA stream) override :meth:`Runner.launch`, so 
 start every engine before waiting for any of them.
 
 An :class:`EngineSet` is what a backend loads from a bundle: one runner per purifier of the
-pool, one for the classifier, and the way its engines are best run side by side.
+pool, one for the classifier, and the way its engines are best run side by side; where the
+bundle has a fused graph (every purifier in one graph), also a :class:`FusedRunner`, which
+runs the windows of every member drawn in one call.
 """
 
 from __future__ import annotations
@@ -94,6 +96,31 @@ def check_inputs(name: str, inputs: NDArray) -> None:
         raise InputError(f"{name}: the batch is empty")
 
 
+class FusedRunner(ABC):
+    """Every pool member in one model: one call runs the windows of each member given.
+
+    Thread-safe like :class:`Runner`.
+    """
+
+    name: str = "fused"
+
+    def run_members(self, batches: Sequence[tuple[int, NDArray]]) -> list[NDArray]:
+        """``(pool position, windows)`` pairs, positions distinct → outputs in that order."""
+        positions = [position for position, _ in batches]
+        if not batches or len(set(positions)) != len(positions):
+            raise InputError(f"{self.name}: one call takes each pool member at most once, "
+                             f"got positions {positions}")
+        for position, inputs in batches:
+            check_inputs(f"{self.name} member {position}", inputs)
+        return self._run_members(batches)
+
+    @abstractmethod
+    def _run_members(self, batches: Sequence[tuple[int, NDArray]]) -> list[NDArray]: ...
+
+    def close(self) -> None:  # noqa: B027 - a runner holding nothing has nothing to free
+        """Free what the runner holds."""
+
+
 @dataclass
 class EngineSet:
     """The runners a backend loaded for one pipeline.
@@ -104,6 +131,7 @@ class EngineSet:
         concurrency: how the scheduler should run the purifiers of one batch.
         description: one line for logs and ``Pipeline.describe()``.
         workers: host threads for :attr:`Concurrency.THREADS` (``None``: one per CPU).
+        fused: the pool in one model, when the bundle has one and it was asked for.
     """
 
     purifiers: Sequence[Runner]
@@ -111,7 +139,10 @@ class EngineSet:
     concurrency: Concurrency
     description: str
     workers: int | None = None
+    fused: FusedRunner | None = None
 
     def close(self) -> None:
         for runner in (*self.purifiers, self.classifier):
             runner.close()
+        if self.fused is not None:
+            self.fused.close()

@@ -7,15 +7,24 @@ measurement on a 2-core CPU (``python -m matt.bench.tune``; numbers in ``docs/ru
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 from matt.core.types import NDArray
 from matt.errors import BundleError, InputError
-from matt.formats.bundle import CLASSIFIER_INPUT, CLASSIFIER_OUTPUT, PURIFIER_INPUT, PURIFIER_OUTPUT
-from matt.runtime.engines.base import Concurrency, EngineSet, Runner
+from matt.formats.bundle import (
+    CLASSIFIER_INPUT,
+    CLASSIFIER_OUTPUT,
+    FUSED_INPUT,
+    FUSED_OUTPUT,
+    PURIFIER_INPUT,
+    PURIFIER_OUTPUT,
+)
+from matt.runtime.engines.base import Concurrency, EngineSet, FusedRunner, Runner
 from matt.runtime.precision import ModelSelection
 
 OPTIMIZATION_LEVELS = {
@@ -117,9 +126,45 @@ class OnnxRuntimeRunner(Runner):
         self.session = None  # the session frees its memory when collected
 
 
+class FusedOnnxRuntimeRunner(FusedRunner):
+    """The fused graph in one session: one ``run`` feeds every member of the graph.
+
+    Pool position ``p`` is graph member ``pool_indices[p]``; a member not given this call gets
+    an empty batch (ONNX Runtime runs its nodes on zero windows), and only the outputs of the
+    members given are fetched.
+    """
+
+    def __init__(self, loader: SessionFromOnnx, pool_indices: tuple[int, ...]) -> None:
+        self.name = loader.path.name
+        self.session = loader()
+        self.inputs = [value.name for value in self.session.get_inputs()]
+        self.members = len(self.inputs)
+        expected = [FUSED_INPUT.format(index=i) for i in range(self.members)]
+        if self.inputs != expected or max(pool_indices) >= self.members:
+            raise BundleError(f"{self.name}: inputs {self.inputs[:3]}... do not hold the "
+                              f"bundle's pool as images_0..images_N; export it again")
+        self.pool_indices = pool_indices
+
+    def _run_members(self, batches: Sequence[tuple[int, NDArray]]) -> list[NDArray]:
+        window = batches[0][1].shape[1:]
+        empty = np.empty((0, *window), dtype=np.float32)
+        feeds = dict.fromkeys(self.inputs, empty)
+        outputs = []
+        for position, inputs in batches:
+            member = self.pool_indices[position]
+            feeds[self.inputs[member]] = inputs
+            outputs.append(FUSED_OUTPUT.format(index=member))
+        results: list[NDArray] = self.session.run(outputs, feeds)
+        return results
+
+    def close(self) -> None:
+        self.session = None
+
+
 def open_engines(models: ModelSelection, device: str,
-                 settings: SessionSettings | None = None) -> EngineSet:
-    """One session per selected purifier and one for the classifier."""
+                 settings: SessionSettings | None = None, *, fused: bool = False) -> EngineSet:
+    """One session per selected purifier and one for the classifier; with ``fused``, also
+    the session of the bundle's fused graph."""
     settings = settings or default_settings()
     purifiers = [OnnxRuntimeRunner(SessionFromOnnx(path, device, settings), PURIFIER_INPUT,
                                    PURIFIER_OUTPUT) for path in models.purifier_files]
@@ -134,4 +179,9 @@ def open_engines(models: ModelSelection, device: str,
     description = (f"onnxruntime {ort.__version__} on {device} ({provider}, "
                    f"{settings.intra_op_threads or 'auto'} intra-op threads, {engines}, "
                    f"graph optimization {settings.optimization}, {models.precision})")
-    return EngineSet(purifiers, classifier, concurrency, description, workers)
+    fused_runner = None
+    if fused and models.fused_file is not None:
+        fused_runner = FusedOnnxRuntimeRunner(SessionFromOnnx(models.fused_file, device, settings),
+                                              models.pool_indices)
+        description += ", the fused graph: one session for the pool"
+    return EngineSet(purifiers, classifier, concurrency, description, workers, fused_runner)
