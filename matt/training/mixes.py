@@ -52,6 +52,12 @@ MIXES: dict[str, Mix] = {mix.name: mix for mix in (
                          ("nes", 0.05), ("simba", 0.05))),
     Mix("traces+query", (("traces", 0.35), ("stripes", 0.3), ("squares", 0.15),
                          ("vertices", 0.1), ("nes", 0.05), ("simba", 0.05))),
+    Mix("traces+fgsm", (("traces", 0.35), ("stripes", 0.25), ("fgsm", 0.2), ("squares", 0.1),
+                        ("vertices", 0.05), ("l2", 0.05))),
+    Mix("traces+pgd", (("traces", 0.35), ("stripes", 0.25), ("pgd", 0.2), ("squares", 0.1),
+                       ("nes", 0.05), ("simba", 0.05))),
+    Mix("traces+bim", (("traces", 0.35), ("stripes", 0.25), ("bim", 0.2), ("squares", 0.1),
+                       ("vertices", 0.05), ("l2", 0.05))),
     Mix("query", (("stripes", 0.3), ("squares", 0.25), ("vertices", 0.15), ("simba", 0.1),
                   ("nes", 0.1), ("l2", 0.1))),
 )}

@@ -7,11 +7,15 @@ paper's pool) or white-box pairs beside the points query attacks send.
 A run folder holds the cached white-box sets (``pairs/``), one folder per member
 (``members/<name>/``: checkpoint, loss log, and finally ``purifier.pt``) and ``pool.jsonl``, the
 held-out metrics of every finished member and of the classifier alone. Finished members are
-skipped when the command runs again, unfinished ones resume from their checkpoint.
+skipped when the command runs again, unfinished ones resume from their checkpoint. Several
+``matt-train pool`` processes may share one run folder (one per core): a member being trained
+is claimed (``members/<name>/claim``, holding the trainer's pid) and the others pass it by; a
+claim whose process has died is taken over.
 """
 
 from __future__ import annotations
 
+import os
 import time
 import zlib
 from dataclasses import dataclass, replace
@@ -184,6 +188,8 @@ def train_pool(plans: list[MemberPlan], training: PurifierTraining, classifier: 
         if (folder / "purifier.pt").is_file():
             members.append(load_purifier(folder / "purifier.pt"))
             continue
+        if not claim_member(folder):
+            continue  # another process trains it
         recipe = replace(training, seed=member_seed(plan.name, training.seed))
         started = time.process_time()
         state_dict = train_purifier(plan.spec, recipe, sources.sampler(plan.mix), folder,
@@ -202,8 +208,52 @@ def train_pool(plans: list[MemberPlan], training: PurifierTraining, classifier: 
             "metrics": metrics,
         })
         save_purifier(member, folder / "purifier.pt")
+        (folder / CLAIM).unlink(missing_ok=True)
         members.append(member)
     return members
+
+
+CLAIM = "claim"
+
+
+def claim_member(folder: Path) -> bool:
+    """Whether this process may train the member in ``folder``: no live process holds its
+    claim. The claim is linked into place whole (atomic), so two processes never both win."""
+    folder.mkdir(parents=True, exist_ok=True)
+    claim, mine = folder / CLAIM, folder / f"{CLAIM}.{os.getpid()}"
+    mine.write_text(str(os.getpid()))
+    try:
+        for _ in range(2):
+            try:
+                os.link(mine, claim)
+                return True
+            except FileExistsError:
+                holder = _holder(claim)
+                if holder == os.getpid():
+                    return True
+                if holder is not None and _alive(holder):
+                    return False
+                claim.unlink(missing_ok=True)  # its process died: take it over
+        return False
+    finally:
+        mine.unlink(missing_ok=True)
+
+
+def _holder(claim: Path) -> int | None:
+    try:
+        return int(claim.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _steps_done(folder: Path) -> int:

@@ -125,3 +125,25 @@ def test_pool_table_shows_every_member_and_set(tmp_path):
     assert "| pgd-edsr32x2 | 65568 | 7 | 750 | 120 | 0.890 | 0.700 |" in text
     assert "| classifier-alone | – | – | – | – | 0.900 | 0.100 |" in text
     assert "| pgd-edsr32x2 | 40.00 | 30.0 → 33.5 |" in text
+
+
+def test_a_member_claimed_by_a_live_process_is_passed_by_and_a_dead_claim_taken_over(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from matt.training.pool import CLAIM, claim_member
+
+    folder = tmp_path / "members" / "m"
+    assert claim_member(folder), "a free member is claimed"
+    assert claim_member(folder), "its own claim is kept"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (folder / CLAIM).write_text(str(holder.pid))
+        assert not claim_member(folder), "another live process holds it"
+    finally:
+        holder.kill()
+        holder.wait()
+    assert claim_member(folder), "the claim of a dead process is taken over"
+    assert (folder / CLAIM).read_text() == str(os.getpid())
+    assert sorted(p.name for p in folder.iterdir()) == [CLAIM], "no temporary file left"

@@ -100,6 +100,7 @@ class BatchCounter:
         """Number the sent rows per image and mark each image's first wrong in-ball answer."""
         inside = self.threat.contains_each(batch, self.images[owners])
         wrong = answers.argmax(axis=1) != self.labels[owners]
+        # ranked again among the rows sent: a non-finite row is skipped, not numbered
         index = self.used[owners] + _rank_within_owner(owners) + 1  # 1-based query number
         hits = inside & wrong
         first = np.full(len(self.used), np.iinfo(np.int64).max)
