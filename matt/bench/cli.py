@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from matt.bench.spec import BACKENDS, DEFAULT_KS, FAMILIES, PRECISIONS, BenchSpec, table_grid
-from matt.bench.tiling import DEFAULT_HALOS
+from matt.bench.tiling import DEFAULT_HALOS, FIDELITY_BOUND
 from matt.cli.options import (
     bundle_option,
     option_group,
@@ -249,6 +249,8 @@ def gpu(ctx: click.Context) -> None:
                  help="clean test images (fewer where the data set has fewer) "
                       f"[default: 1000; --quick: {QUICK_TILING_IMAGES}]"),
     quick_option(f"{QUICK_TILING_IMAGES} images instead of 1000"),
+    click.option("--bound", type=click.FloatRange(min=0, min_open=True), default=FIDELITY_BOUND,
+                 show_default=True, help="the chosen plan's largest mean |diff| from exact"),
     click.option("--data-dir", default=None, help="the data set's folder (default: its usual "
                                                   "place; CIFAR-10: the 20 foolbox images)"),
     threads_option(os.cpu_count() or 1),
@@ -258,15 +260,15 @@ def gpu(ctx: click.Context) -> None:
     quiet_option(),
 )
 def tiling(weights: str | None, halos: tuple[int, ...], patches: tuple[int, ...] | None,
-           images: int | None, quick: bool, data_dir: str | None, threads: int, output: Path,
-           name: str | None, quiet: bool) -> None:
+           images: int | None, quick: bool, bound: float, data_dir: str | None, threads: int,
+           output: Path, name: str | None, quiet: bool) -> None:
     """matt-bench tiling."""
     from matt.bench.tiling import TilingSpec, run_tiling
     from matt.bench.tiling_report import results_markdown, write_tiling
 
     count = images if images is not None else QUICK_TILING_IMAGES if quick else 1000
     spec = TilingSpec(halos=halos, patches=patches, images=count, data_dir=data_dir,
-                      threads=threads)
+                      threads=threads, bound=bound)
     result = run_tiling(spec, weights, progress=not quiet, argv=sys.argv)
     paths = write_tiling(result, output, name or f"tiling-{result['subject']['dataset']}")
     click.echo(results_markdown(result))
@@ -275,6 +277,11 @@ def tiling(weights: str | None, halos: tuple[int, ...], patches: tuple[int, ...]
                    f"{result['smallest_halo']['mean_abs_diff_below']:g} is {entry['halo']}, "
                    f"{1 / entry['relative_cost']:.1f}x cheaper than exact, clean accuracy "
                    f"{entry['accuracy']:.4f}")
+    chosen = result["choice"]["chosen"]
+    click.echo("no (patch, halo) passes the bound" if chosen is None else
+               f"chosen under mean |diff| <= {bound:g} and the exact accuracy interval: patch "
+               f"{chosen['patch']}, halo {chosen['halo']} "
+               f"({chosen['macs_per_image_pixel'] / 1e3:.1f} k MACs per image pixel)")
     for path in paths:
         click.echo(f"wrote {path}")
 

@@ -9,7 +9,13 @@ same seed (so the same purifier per patch: the draw depends only on the number o
 - the purifier's wall time, relative to the exact halo's at the same patch size, timed
   round-robin batch by batch so background load hits every halo alike;
 - max and mean |purified − exact purified|, and the share of values off by over a grey level;
-- the clean accuracy of MATT.
+- the clean accuracy of MATT, with its 95 % (Wilson) interval;
+- the purifiers' multiply-accumulates per image pixel (pixels processed × the pool's mean MACs
+  per pixel).
+
+The plan per image size is then chosen by the numbers: the cheapest (patch, halo) in MACs per
+image pixel whose mean |diff| is at most ``bound`` and whose clean accuracy lies in the exact
+tiling's interval; the frontier (MACs per pixel against mean |diff|) is recorded beside it.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ DEFAULT_HALOS = (0, 1, 2, 3, 4, 6, 8)
 GREY_LEVEL = 1 / 255
 CHOICE_MEAN_DIFF = 1e-4
 """The shipped bundles' rule: the smallest halo whose mean |diff| from exact is below this."""
+FIDELITY_BOUND = 1e-3
+"""Default bound on mean |diff| from exact purification for the plan chosen by measurement."""
+Z_95 = 1.959964
 METHOD = {
     "backend": "torch on the CPU (Pipeline.from_weights), every pool member",
     "draws": "one seeded draw stream per halo, the same seed: the same purifier per patch",
@@ -63,6 +72,7 @@ class TilingSpec:
         timed_rounds: batches timed per halo at least: a small image set is purified again
             (timed only) until it has had this many.
         seed: seed of the engine draws, the same for every halo.
+        bound: the largest mean |diff| from exact a chosen plan may have.
     """
 
     halos: tuple[int, ...] = DEFAULT_HALOS
@@ -73,9 +83,13 @@ class TilingSpec:
     batch: int = 64
     timed_rounds: int = 16
     seed: int = 0
+    bound: float = FIDELITY_BOUND
 
     def __post_init__(self) -> None:
         _check_ints("halos", self.halos, minimum=0)
+        if isinstance(self.bound, bool) or not isinstance(self.bound, int | float) \
+                or not self.bound > 0:
+            raise SpecError(f"tiling spec: bound must be a number > 0, got {self.bound!r}")
         if self.patches is not None:
             _check_ints("patches", self.patches, minimum=1)
         for name in ("images", "threads", "batch", "timed_rounds"):
@@ -202,6 +216,7 @@ def _compare(purified: dict[int, np.ndarray], exact: int, pipelines: dict[int, A
 def _row(plan: PatchPlan, tally: _Tally, exact: _Tally, exact_plan: PatchPlan,
          weights: WeightsFile) -> dict[str, Any]:
     ratio = pixel_ratio(plan)
+    macs = float(np.mean([member.spec.macs_per_pixel for member in weights.pool]))
     return {
         "patch": plan.patch_h, "halo": plan.halo,
         "exact": plan.halo == exact_plan.halo,
@@ -212,7 +227,50 @@ def _row(plan: PatchPlan, tally: _Tally, exact: _Tally, exact_plan: PatchPlan,
         "max_abs_diff": tally.max_diff, "mean_abs_diff": tally.abs_diff_sum / tally.values,
         "share_over_grey_level": tally.over_grey / tally.values,
         "accuracy": tally.correct / tally.images, "images": tally.images,
+        "accuracy_interval": wilson_interval(tally.correct, tally.images),
+        "macs_per_image_pixel": ratio * macs,
     }
+
+
+def wilson_interval(successes: int, trials: int, z: float = Z_95) -> list[float]:
+    """The Wilson score interval of a proportion (95 % by default)."""
+    if trials < 1:
+        return [0.0, 1.0]
+    p = successes / trials
+    scale = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / scale
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / scale
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def choose_plan(rows: list[dict[str, Any]], bound: float) -> dict[str, Any]:
+    """The cheapest row (MACs per image pixel, then measured time) with mean |diff| <= bound
+    and clean accuracy inside the exact tiling's interval; ``None`` when no row passes."""
+    exact = next(row for row in sorted(rows, key=lambda r: r["patch"]) if row["exact"])
+    low, high = exact["accuracy_interval"]
+    passing = [row for row in rows
+               if row["mean_abs_diff"] <= bound and low <= row["accuracy"] <= high]
+    best = min(passing, key=lambda r: (r["macs_per_image_pixel"], r["purify_ms_per_image"]),
+               default=None)
+    keys = ("patch", "halo", "macs_per_image_pixel", "pixel_ratio", "purify_ms_per_image",
+            "mean_abs_diff", "max_abs_diff", "accuracy", "accuracy_interval")
+    return {"bound": bound, "reference": {"patch": exact["patch"], "halo": exact["halo"],
+                                          "accuracy": exact["accuracy"],
+                                          "accuracy_interval": exact["accuracy_interval"]},
+            "passing": len(passing),
+            "chosen": None if best is None else {key: best[key] for key in keys}}
+
+
+def frontier(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows no other row beats on both MACs per image pixel and mean |diff|."""
+    ordered = sorted(rows, key=lambda r: (r["macs_per_image_pixel"], r["mean_abs_diff"]))
+    kept: list[dict[str, Any]] = []
+    for row in ordered:
+        if not kept or row["mean_abs_diff"] < kept[-1]["mean_abs_diff"]:
+            kept.append(row)
+    return [{key: row[key] for key in ("patch", "halo", "macs_per_image_pixel",
+                                       "purify_ms_per_image", "mean_abs_diff", "accuracy")}
+            for row in kept]
 
 
 def measure_tiling(weights: WeightsFile, images: np.ndarray, labels: np.ndarray,
@@ -279,4 +337,6 @@ def run_tiling(spec: TilingSpec, weights_name: str | None, progress: bool = True
         "rows": rows,
         "smallest_halo": {"mean_abs_diff_below": CHOICE_MEAN_DIFF,
                           "per_patch": smallest_halos(rows)},
+        "choice": choose_plan(rows, spec.bound),
+        "frontier": frontier(rows),
     }

@@ -71,8 +71,40 @@ def results_markdown(result: dict[str, Any]) -> str:
         f"{GREY_LEVEL:.4f}.",
         "",
     ]
-    return "\n".join(lines) + "\n" + "\n".join(table_markdown(rows) + "\n"
-                                        for rows in _by_patch(result).values())
+    return ("\n".join(lines) + "\n" + choice_markdown(result)
+            + "\n".join(table_markdown(rows) + "\n" for rows in _by_patch(result).values()))
+
+
+def choice_markdown(result: dict[str, Any]) -> str:
+    """The plan chosen under the fidelity bound, and the frontier (absent in older records)."""
+    if "choice" not in result:
+        return ""
+    choice, default = result["choice"], result["subject"]["default_tiling"]
+    reference = choice["reference"]
+    low, high = reference["accuracy_interval"]
+    chosen = choice["chosen"]
+    lines = ["## The plan chosen by measurement", "",
+             f"Bound: mean |diff| from the exact tiling <= {choice['bound']:g} and clean "
+             f"accuracy inside the exact tiling's 95 % interval [{low:.4f}, {high:.4f}] "
+             f"(patch {reference['patch']}, halo {reference['halo']}: "
+             f"{reference['accuracy']:.4f}); {choice['passing']} rows pass.", ""]
+    if chosen is None:
+        lines.append("No row passes the bound.")
+    else:
+        lines.append(
+            f"Chosen: **patch {chosen['patch']}, halo {chosen['halo']}**: "
+            f"{chosen['macs_per_image_pixel'] / 1e3:.1f} k MACs per image pixel "
+            f"({chosen['pixel_ratio']:.2f} pixels processed per pixel), "
+            f"{chosen['purify_ms_per_image']:.2f} ms per image, mean |diff| "
+            f"{chosen['mean_abs_diff']:.2g}, accuracy {chosen['accuracy']:.4f}; the default is "
+            f"patch {default['patch']}, halo {default['halo']}.")
+    lines += ["", "Frontier (no other row has both fewer MACs per pixel and a smaller mean "
+              "|diff|):", "", "| patch | halo | k MACs / image pixel | ms / image | mean abs "
+              "diff | clean accuracy |", "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {row['patch']} | {row['halo']} | {row['macs_per_image_pixel'] / 1e3:.1f} | "
+              f"{row['purify_ms_per_image']:.2f} | {row['mean_abs_diff']:.2g} | "
+              f"{row['accuracy']:.4f} |" for row in result["frontier"]]
+    return "\n".join(lines) + "\n\n"
 
 
 def plot_tiling(result: dict[str, Any]) -> Any:

@@ -264,10 +264,12 @@ def _fused_up_to(mode: str, backend: str, precision: str, bundle: Bundle) -> int
     backend's; ``on`` with a backend that cannot run it is an :class:`InputError`."""
     if mode == "off":
         return 0
+    if backend == "tensorrt" and mode == "on":
+        return fused_up_to(mode, precision)  # one engine for the pool; not auto's until measured
     if backend != "onnxruntime":
         if mode == "on":
-            raise InputError(f"fused='on' runs the bundle's fused ONNX graph with onnxruntime; "
-                             f"backend {backend!r} runs one engine per member (fused='auto')")
+            raise InputError(f"fused='on' runs the bundle's fused graph with onnxruntime or "
+                             f"tensorrt; backend {backend!r} runs one engine per member")
         return 0
     if mode == "auto" and bundle.fused_path("int8" if precision == "int8" else "fp32") is None:
         return 0

@@ -18,7 +18,7 @@ from tests.conftest import make_weights
 ROW_KEYS = {"patch", "halo", "exact", "default", "windows_per_image", "window", "pixel_ratio",
             "relative_pixels", "purify_s", "purify_ms_per_image", "relative_cost",
             "timed_passes", "max_abs_diff", "mean_abs_diff", "share_over_grey_level",
-            "accuracy", "images"}
+            "accuracy", "images", "accuracy_interval", "macs_per_image_pixel"}
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +152,8 @@ def test_the_command_writes_json_markdown_and_png(tmp_path, fmnist_case, monkeyp
     assert all(set(row) == ROW_KEYS for row in result["rows"])
     assert [r["patch"] for r in result["rows"] if r["default"]] == [8]
     assert "| halo |" in (out / "tiling-fmnist.md").read_text()
+    assert result["choice"]["bound"] == 1e-3 and result["frontier"]
+    assert "The plan chosen by measurement" in (out / "tiling-fmnist.md").read_text()
     assert (out / "tiling-fmnist.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out.glob(".*")), "a temporary file was left behind"
     assert "wrote" in printed
@@ -165,6 +167,7 @@ def test_the_command_writes_json_markdown_and_png(tmp_path, fmnist_case, monkeyp
     (["--patches", "0"], "--patches"),
     (["--patches", "29"], "larger than the 28x28 image"),
     (["--images", "0"], "--images"),
+    (["--bound", "0"], "--bound"),
 ])
 def test_bad_input_gives_one_line_and_writes_nothing(tmp_path, fmnist_case, monkeypatch,
                                                      capsys, args, needle):
@@ -177,3 +180,33 @@ def test_bad_input_gives_one_line_and_writes_nothing(tmp_path, fmnist_case, monk
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert needle in err
     assert not out.exists()
+
+
+def test_the_accuracy_interval_holds_the_accuracy_and_narrows_with_images():
+    from matt.bench.tiling import wilson_interval
+
+    low, high = wilson_interval(19, 20)
+    assert low < 0.95 < high <= 1.0
+    wide, narrow = wilson_interval(10, 20), wilson_interval(500, 1000)
+    assert narrow[1] - narrow[0] < wide[1] - wide[0]
+    assert wilson_interval(0, 0) == [0.0, 1.0]
+
+
+def _plan_row(patch, halo, macs, diff, accuracy, exact=False):
+    return {"patch": patch, "halo": halo, "exact": exact, "macs_per_image_pixel": macs,
+            "purify_ms_per_image": macs / 1e3, "mean_abs_diff": diff, "max_abs_diff": diff,
+            "accuracy": accuracy, "accuracy_interval": [accuracy - 0.02, accuracy + 0.02],
+            "pixel_ratio": macs / 1e4}
+
+
+def test_the_plan_is_the_cheapest_inside_both_bounds():
+    from matt.bench.tiling import choose_plan, frontier
+
+    rows = [_plan_row(8, 11, 140_000, 0.0, 0.90, exact=True), _plan_row(8, 4, 40_000, 3e-5, 0.90),
+            _plan_row(16, 0, 10_000, 6e-4, 0.85),  # within the bound, outside the interval
+            _plan_row(16, 2, 15_000, 9e-4, 0.905), _plan_row(8, 0, 9_000, 2e-3, 0.90)]
+    choice = choose_plan(rows, 1e-3)
+    assert (choice["chosen"]["patch"], choice["chosen"]["halo"]) == (16, 2)
+    assert choice["passing"] == 3 and choice["reference"]["halo"] == 11
+    assert choose_plan(rows, 1e-6)["chosen"]["halo"] == 11
+    assert [(r["patch"], r["halo"]) for r in frontier(rows)] == [(8, 0), (16, 0), (8, 4), (8, 11)]

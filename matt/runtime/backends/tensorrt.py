@@ -33,4 +33,4 @@ class TensorRTBackend(Backend):
             raise SpecError("backend 'tensorrt' runs a bundle; export one with matt-export")
         return trt_engine.open_engines(request.bundle, request.pool_indices, request.precision,
                                        request.device, request.window_shape,
-                                       request.patches_per_image)
+                                       request.patches_per_image, fused=request.fused)

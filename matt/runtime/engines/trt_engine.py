@@ -233,10 +233,20 @@ def _engine(runtime: Any, source: EngineSource, input_name: str, item_shape: tup
     return engine
 
 
-def build_serialized(trt: Any, onnx_path: Path, input_name: str,
-                     profile_shapes: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]],
+Shapes = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+
+
+def build_serialized(trt: Any, onnx_path: Path, input_name: str, profile_shapes: Shapes,
                      precision: str, timing_cache: Path | None = None) -> bytes:
-    """Build an engine from ONNX with one optimization profile (min, opt, max shapes).
+    """Build an engine from ONNX with one optimization profile (min, opt, max shapes)."""
+    return build_serialized_profile(trt, onnx_path, {input_name: profile_shapes}, precision,
+                                    timing_cache)
+
+
+def build_serialized_profile(trt: Any, onnx_path: Path, profile_shapes: dict[str, Shapes],
+                             precision: str, timing_cache: Path | None = None) -> bytes:
+    """Build an engine from ONNX with one optimization profile over every named input
+    (min, opt, max shapes each; the fused graph has one input per pool member).
 
     The one TensorRT builder: the runtime calls it when a bundle has no plan that fits, and
     ``matt-export`` for the plans it ships. FP16 engines may use FP16, INT8 engines FP16 and
@@ -257,7 +267,8 @@ def build_serialized(trt: Any, onnx_path: Path, input_name: str,
                                  f"{errors[:300]}")
     config = builder.create_builder_config()
     profile = builder.create_optimization_profile()
-    profile.set_shape(input_name, *profile_shapes)
+    for input_name, shapes in profile_shapes.items():
+        profile.set_shape(input_name, *shapes)
     config.add_optimization_profile(profile)
     if precision in ("fp16", "int8"):
         config.set_flag(trt.BuilderFlag.FP16)
@@ -281,8 +292,10 @@ def build_serialized(trt: Any, onnx_path: Path, input_name: str,
 
 
 def open_engines(bundle: Bundle, pool_indices: tuple[int, ...], precision: str, device: str,
-                 window_shape: tuple[int, int, int], patches_per_image: int) -> EngineSet:
-    """One engine per selected purifier and one for the classifier, each with its stream."""
+                 window_shape: tuple[int, int, int], patches_per_image: int, *,
+                 fused: bool = False) -> EngineSet:
+    """One engine per selected purifier and one for the classifier, each with its stream;
+    with ``fused``, also one engine holding the pool (:mod:`.trt_fused`)."""
     trt, cudart = _modules()
     index = int(device.split(":")[1])
     _cuda(cudart.cudaSetDevice(index))
@@ -306,4 +319,12 @@ def open_engines(bundle: Bundle, pool_indices: tuple[int, ...], precision: str, 
                                 manifest.input_shape, index)
     description = (f"tensorrt {trt.__version__} on {device} (one context and stream per "
                    f"engine, streams, {precision})")
-    return EngineSet(purifiers, classifier, Concurrency.STREAMS, description)
+    fused_runner = None
+    if fused:
+        from matt.runtime.engines.trt_fused import open_fused
+
+        fused_runner = open_fused(runtime, bundle, pool_indices, precision, window_shape,
+                                  window_capacity, index)
+        description += ", the fused engine: one enqueue for the pool"
+    return EngineSet(purifiers, classifier, Concurrency.STREAMS, description,
+                     fused=fused_runner)
