@@ -249,6 +249,9 @@ def gpu(ctx: click.Context) -> None:
                  help="clean test images (fewer where the data set has fewer) "
                       f"[default: 1000; --quick: {QUICK_TILING_IMAGES}]"),
     quick_option(f"{QUICK_TILING_IMAGES} images instead of 1000"),
+    click.option("--rounds", "timed_rounds", type=click.IntRange(min=1), default=16,
+                 show_default=True, help="batches timed per halo at least (a small image set "
+                                         "is purified again, timed only)"),
     click.option("--bound", type=click.FloatRange(min=0, min_open=True), default=FIDELITY_BOUND,
                  show_default=True, help="the chosen plan's largest mean |diff| from exact"),
     click.option("--data-dir", default=None, help="the data set's folder (default: its usual "
@@ -260,15 +263,16 @@ def gpu(ctx: click.Context) -> None:
     quiet_option(),
 )
 def tiling(weights: str | None, halos: tuple[int, ...], patches: tuple[int, ...] | None,
-           images: int | None, quick: bool, bound: float, data_dir: str | None, threads: int,
-           output: Path, name: str | None, quiet: bool) -> None:
+           images: int | None, quick: bool, timed_rounds: int, bound: float,
+           data_dir: str | None, threads: int, output: Path, name: str | None,
+           quiet: bool) -> None:
     """matt-bench tiling."""
     from matt.bench.tiling import TilingSpec, run_tiling
     from matt.bench.tiling_report import results_markdown, write_tiling
 
     count = images if images is not None else QUICK_TILING_IMAGES if quick else 1000
     spec = TilingSpec(halos=halos, patches=patches, images=count, data_dir=data_dir,
-                      threads=threads, bound=bound)
+                      threads=threads, bound=bound, timed_rounds=timed_rounds)
     result = run_tiling(spec, weights, progress=not quiet, argv=sys.argv)
     paths = write_tiling(result, output, name or f"tiling-{result['subject']['dataset']}")
     click.echo(results_markdown(result))
@@ -305,6 +309,8 @@ def tiling(weights: str | None, halos: tuple[int, ...], patches: tuple[int, ...]
     click.option("--table-budget", "table_budget_s", type=click.FloatRange(min=0, min_open=True),
                  default=300.0, show_default=True, help="seconds per table at most"),
     click.option("--no-members", is_flag=True, help="leave out the members-alone rows"),
+    click.option("--members-at", "members_batches", type=CommaList(), default=None,
+                 help="time the members alone at these batch sizes only [default: every one]"),
     threads_option(os.cpu_count() or 1),
     output_option("folder for the JSON and Markdown", DEFAULT_OUT),
     click.option("--name", default=None, help="file name stem [default: fused-<bundle name>]"),
@@ -312,7 +318,8 @@ def tiling(weights: str | None, halos: tuple[int, ...], patches: tuple[int, ...]
 )
 def fused(bundle: Path | None, weights: str | None, batches: tuple[int, ...],
           precisions: tuple[str, ...], iterations: int, warmup: int, table_budget_s: float,
-          no_members: bool, threads: int, output: Path, name: str | None, quiet: bool) -> None:
+          no_members: bool, members_batches: tuple[int, ...] | None, threads: int,
+          output: Path, name: str | None, quiet: bool) -> None:
     """matt-bench fused."""
     import tempfile
 
@@ -322,7 +329,7 @@ def fused(bundle: Path | None, weights: str | None, batches: tuple[int, ...],
     record_paths(output, stem)  # refused before an hour of timing, not after
     spec = FusedSpec(batches=batches, precisions=precisions, iterations=iterations,
                      warmup=warmup, table_budget_s=table_budget_s, threads=threads,
-                     members_alone=not no_members)
+                     members_alone=not no_members, members_batches=members_batches)
     with tempfile.TemporaryDirectory(prefix="matt-bench-fused-") as scratch:
         if bundle is None:
             from matt.bench.subjects import resolve_weights_path

@@ -40,6 +40,8 @@ class FusedSpec:
     table_budget_s: float = 300.0
     threads: int = 2
     members_alone: bool = True
+    members_batches: tuple[int, ...] | None = None
+    """Batch sizes at which the members alone are timed (``None``: every one)."""
 
     def __post_init__(self) -> None:
         if not self.batches or any(b < 1 for b in self.batches):
@@ -82,7 +84,8 @@ def _table(bundle: Path, precision: str, batch: int, spec: FusedSpec,
                                           precision=precision, fused="off")
         pipes[FUSED] = Pipeline.load(loaded, backend="onnxruntime", device="cpu",
                                      precision=precision, fused="on")
-        if spec.members_alone:
+        if spec.members_alone and (spec.members_batches is None
+                                   or batch in spec.members_batches):
             for index in range(pool):
                 pipes[f"member/{index}"] = Pipeline.load(
                     loaded, backend="onnxruntime", device="cpu", precision=precision,
