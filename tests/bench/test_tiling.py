@@ -209,4 +209,7 @@ def test_the_plan_is_the_cheapest_inside_both_bounds():
     assert (choice["chosen"]["patch"], choice["chosen"]["halo"]) == (16, 2)
     assert choice["passing"] == 3 and choice["reference"]["halo"] == 11
     assert choose_plan(rows, 1e-6)["chosen"]["halo"] == 11
+    tie = [*rows, _plan_row(32, 1, 15_000, 1e-4, 0.90)]  # as cheap, closer to exact
+    assert (choose_plan(tie, 1e-3)["chosen"]["patch"], choose_plan(tie, 1e-3)["chosen"]["halo"]) \
+        == (32, 1)
     assert [(r["patch"], r["halo"]) for r in frontier(rows)] == [(8, 0), (16, 0), (8, 4), (8, 11)]

@@ -144,9 +144,9 @@ def test_open_fused_needs_the_fused_graph_and_a_float_precision():
     bundle = SimpleNamespace(root="b", fused_path=lambda variant: None,
                              manifest=SimpleNamespace(purifiers=()))
     with pytest.raises(BundleError, match="no fused fp32 graph"):
-        trt_fused.open_fused("runtime", bundle, (0,), "fp16", (3, 8, 8), 8, 0)
+        trt_fused.open_fused(bundle, (0,), "fp16", "cuda:0", (3, 8, 8), 4)
     with pytest.raises(InputError, match="int8"):
-        trt_fused.open_fused("runtime", bundle, (0,), "int8", (3, 8, 8), 8, 0)
+        trt_fused.open_fused(bundle, (0,), "int8", "cuda:0", (3, 8, 8), 4)
 
 
 def test_the_builder_sets_one_profile_shape_per_input(tmp_path):

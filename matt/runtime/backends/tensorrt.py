@@ -31,6 +31,18 @@ class TensorRTBackend(Backend):
 
         if request.bundle is None:
             raise SpecError("backend 'tensorrt' runs a bundle; export one with matt-export")
-        return trt_engine.open_engines(request.bundle, request.pool_indices, request.precision,
-                                       request.device, request.window_shape,
-                                       request.patches_per_image, fused=request.fused)
+        engines = trt_engine.open_engines(request.bundle, request.pool_indices,
+                                          request.precision, request.device,
+                                          request.window_shape, request.patches_per_image)
+        if request.fused:  # one engine for the pool (engines/trt_fused.py)
+            from matt.runtime.engines import trt_fused
+
+            try:
+                engines.fused = trt_fused.open_fused(
+                    request.bundle, request.pool_indices, request.precision, request.device,
+                    request.window_shape, request.patches_per_image)
+            except BaseException:
+                engines.close()
+                raise
+            engines.description += ", the fused engine: one enqueue for the pool"
+        return engines

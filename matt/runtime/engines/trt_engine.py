@@ -291,25 +291,27 @@ def build_serialized_profile(trt: Any, onnx_path: Path, profile_shapes: dict[str
     return bytes(serialized)
 
 
+def window_capacity(window_shape: tuple[int, ...], patches_per_image: int) -> int:
+    """Windows one engine's buffers hold: a request of the largest batch, within the bytes."""
+    return max(1, min(MAX_IMAGES_PER_CALL * patches_per_image,
+                      BUFFER_BYTES // (4 * int(np.prod(window_shape)))))
+
+
 def open_engines(bundle: Bundle, pool_indices: tuple[int, ...], precision: str, device: str,
-                 window_shape: tuple[int, int, int], patches_per_image: int, *,
-                 fused: bool = False) -> EngineSet:
-    """One engine per selected purifier and one for the classifier, each with its stream;
-    with ``fused``, also one engine holding the pool (:mod:`.trt_fused`)."""
+                 window_shape: tuple[int, int, int], patches_per_image: int) -> EngineSet:
+    """One engine per selected purifier and one for the classifier, each with its stream."""
     trt, cudart = _modules()
     index = int(device.split(":")[1])
     _cuda(cudart.cudaSetDevice(index))
     runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
     manifest = bundle.manifest
-    window_capacity = max(1, min(MAX_IMAGES_PER_CALL * patches_per_image,
-                                 BUFFER_BYTES // (4 * int(np.prod(window_shape)))))
+    capacity = window_capacity(window_shape, patches_per_image)
     image_capacity = max(1, min(MAX_IMAGES_PER_CALL,
                                 BUFFER_BYTES // (4 * int(np.prod(manifest.input_shape)))))
     purifiers = []
     for i in pool_indices:
         source = _source(bundle, manifest.purifiers[i], precision)
-        engine = _engine(runtime, source, PURIFIER_INPUT, window_shape, window_capacity,
-                         precision)
+        engine = _engine(runtime, source, PURIFIER_INPUT, window_shape, capacity, precision)
         purifiers.append(TensorRTRunner(runtime, engine, source.name, PURIFIER_INPUT,
                                         PURIFIER_OUTPUT, window_shape, index))
     source = _source(bundle, manifest.classifier, precision)
@@ -319,12 +321,4 @@ def open_engines(bundle: Bundle, pool_indices: tuple[int, ...], precision: str, 
                                 manifest.input_shape, index)
     description = (f"tensorrt {trt.__version__} on {device} (one context and stream per "
                    f"engine, streams, {precision})")
-    fused_runner = None
-    if fused:
-        from matt.runtime.engines.trt_fused import open_fused
-
-        fused_runner = open_fused(runtime, bundle, pool_indices, precision, window_shape,
-                                  window_capacity, index)
-        description += ", the fused engine: one enqueue for the pool"
-    return EngineSet(purifiers, classifier, Concurrency.STREAMS, description,
-                     fused=fused_runner)
+    return EngineSet(purifiers, classifier, Concurrency.STREAMS, description)

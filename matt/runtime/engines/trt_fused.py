@@ -29,6 +29,7 @@ from matt.runtime.engines.trt_engine import (
     _cuda,
     _modules,
     build_serialized_profile,
+    window_capacity,
 )
 
 
@@ -127,9 +128,9 @@ class FusedTensorRTRunner(FusedRunner):
             self.context = self.engine = None
 
 
-def open_fused(runtime: Any, bundle: Bundle, pool_indices: tuple[int, ...], precision: str,
-               window_shape: tuple[int, int, int], capacity: int,
-               device_index: int) -> FusedTensorRTRunner:
+def open_fused(bundle: Bundle, pool_indices: tuple[int, ...], precision: str, device: str,
+               window_shape: tuple[int, int, int],
+               patches_per_image: int) -> FusedTensorRTRunner:
     """Build the fused engine from the bundle's fused FP32 graph (FP16/FP32 engines)."""
     if precision == "int8":
         raise InputError("the fused TensorRT engine is built for fp32 and fp16; int8 runs one "
@@ -139,11 +140,15 @@ def open_fused(runtime: Any, bundle: Bundle, pool_indices: tuple[int, ...], prec
         raise BundleError(f"{bundle.root}: no fused fp32 graph; export the bundle again with "
                           "this matt-export (--fused)")
     members = len(bundle.manifest.purifiers)
+    capacity = window_capacity(window_shape, patches_per_image)
     profile = fused_profile(members, window_shape, capacity, len(pool_indices))
-    trt, _ = _modules()
+    trt, cudart = _modules()
+    index = int(device.split(":")[1])
+    _cuda(cudart.cudaSetDevice(index))
+    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
     engine = runtime.deserialize_cuda_engine(build_serialized_profile(trt, path, profile,
                                                                       precision))
     if engine is None:
         raise BackendUnavailable(f"{path.name}: TensorRT could not deserialize its engine")
     return FusedTensorRTRunner(runtime, engine, path.name, members, pool_indices,
-                               window_shape, capacity, device_index)
+                               window_shape, capacity, index)
