@@ -365,7 +365,7 @@ def bundle(classifier_path: Path, pool_dir: Path, members: str, patch: int, halo
 @click.argument("weights_path", type=click.Path(path_type=Path))
 @click.option("--eval-count", type=int, default=None,
               help="fmnist: test images (default all 10 000); cifar10: confident crops "
-                   "(default 500).")
+                   "(default 500); imagenet: confident crops (default 8).")
 @seed_option(0)
 @click.option("--confidence", type=float, default=0.9, show_default=True)
 @threads_option(2)
@@ -381,7 +381,7 @@ def evaluate(weights_path: Path, eval_count: int | None, seed: int, confidence: 
     _threads(threads)
     weights = load_weights(weights_path)
     dataset = "fmnist" if weights.dataset.startswith("fmnist") else weights.dataset
-    count = eval_count or (10_000 if dataset == "fmnist" else 500)
+    count = eval_count or {"fmnist": 10_000, "imagenet": 8}.get(dataset, 500)
     data = _load_sources(dataset, weights.build_classifier(), 0, count, seed, data_dir,
                          confidence)
     for name, (images, labels) in data.held_out.items():
