@@ -18,8 +18,12 @@ from __future__ import annotations
 from matt.errors import InputError
 
 MODES = ("auto", "on", "off")
-AUTO_UP_TO = {"fp32": 64, "int8": 64}
-"""Largest batch (images) that ``fused="auto"`` runs through the fused graph, per precision."""
+AUTO_UP_TO = {"fp32": 16, "int8": 0}
+"""Largest batch (images) that ``fused="auto"`` runs through the fused graph, per precision.
+
+From ``benchmarks/results/fused-cifar10-h17.md`` (CPU time, the machine shared with two
+trainings): FP32 fused / per-member 0.93 at batch 1 and 16, 1.04 at 64; INT8 1.06, 1.05,
+1.05. Four rounds per table: differences of a few percent, re-measure on a quiet machine."""
 EVERY_BATCH = 1 << 62
 
 
