@@ -93,3 +93,40 @@ def test_export_checks_imagenet_bundles_on_the_real_images():
     images = evaluation_images("imagenet", (3, 224, 224), 3)
     assert images.real and images.images.shape == (3, 3, 224, 224)
     assert images.labelled.all() and "ImageNet" in images.source
+
+
+def _cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    import sys
+
+    from matt.training import cli
+
+    monkeypatch.setattr(sys, "argv", ["matt-train", *args])
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", ["cifar10", "corrupt"])
+def test_pool_refuses_a_classifier_of_another_dataset_or_a_corrupt_file(
+        monkeypatch, capsys, tmp_path, content):
+    from matt.models import ClassifierSpec, build_classifier
+    from matt.training.artifacts import ClassifierFile
+
+    path = tmp_path / "classifier.pt"
+    if content == "cifar10":
+        spec = ClassifierSpec("resnet", num_classes=2, channels=3, width=4, blocks=1)
+        ClassifierFile("cifar10", (3, 8, 8), ("a", "b"), spec,
+                       build_classifier(spec).state_dict(), {}).save(path)
+        needle = "is a cifar10 classifier, not imagenet"
+    else:
+        path.write_bytes(b"PK\x03\x04 not a torch file")
+        needle = "classifier.pt"
+    code, err = _cli(monkeypatch, capsys, "pool", "--dataset", "imagenet", "--classifier",
+                     str(path), "--run-dir", str(tmp_path / "run"))
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ")
+    assert needle in lines[0]
+    assert not (tmp_path / "run").exists()
