@@ -8,7 +8,8 @@ from pathlib import Path
 from matt.errors import InputError
 
 # white-box families first, then the query-attack families (matt.training.perturbations)
-FAMILY_ORDER = ("fgsm", "pgd", "bim", "stripes", "squares", "vertices", "nes", "simba", "l2")
+FAMILY_ORDER = ("fgsm", "pgd", "bim", "stripes", "squares", "vertices", "nes", "simba", "l2",
+                "traces")
 
 
 def read_pool_log(path: Path) -> list[dict[str, object]]:
@@ -38,8 +39,9 @@ def pool_tables(records: list[dict[str, object]]) -> str:
     family against the bare classifier; PSNR columns read before → after.
     """
     sets = sorted({key.split("/")[0] for record in records for key in record if "/" in key})
-    families = [f for f in FAMILY_ORDER
-                if any(f"/accuracy_{f}" in key for record in records for key in record)]
+    found = {key.split("/accuracy_", 1)[1] for record in records for key in record
+             if "/accuracy_" in key} - {"clean"}
+    families = [f for f in FAMILY_ORDER if f in found] + sorted(found - set(FAMILY_ORDER))
     blocks = []
     for set_name in sets:
         header = ["member", "MACs/px", "radius", "steps", "CPU s", "acc clean",
