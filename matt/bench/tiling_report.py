@@ -80,14 +80,14 @@ def choice_markdown(result: dict[str, Any]) -> str:
     if "choice" not in result:
         return ""
     choice, default = result["choice"], result["subject"]["default_tiling"]
-    reference = choice["reference"]
-    low, high = reference["accuracy_interval"]
     chosen = choice["chosen"]
+    intervals = "; ".join(
+        f"patch {patch}: {ref['accuracy']:.4f} [{ref['accuracy_interval'][0]:.4f}, "
+        f"{ref['accuracy_interval'][1]:.4f}]" for patch, ref in choice["reference"].items())
     lines = ["## The plan chosen by measurement", "",
              f"Bound: mean |diff| from the exact tiling <= {choice['bound']:g} and clean "
-             f"accuracy inside the exact tiling's 95 % interval [{low:.4f}, {high:.4f}] "
-             f"(patch {reference['patch']}, halo {reference['halo']}: "
-             f"{reference['accuracy']:.4f}); {choice['passing']} rows pass.", ""]
+             f"accuracy inside the 95 % interval of the exact tiling at the same patch "
+             f"({intervals}); {choice['passing']} rows pass.", ""]
     if chosen is None:
         lines.append("No row passes the bound.")
     else:

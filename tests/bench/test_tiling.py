@@ -199,17 +199,28 @@ def _plan_row(patch, halo, macs, diff, accuracy, exact=False):
             "pixel_ratio": macs / 1e4}
 
 
+def _chosen(rows, bound):
+    from matt.bench.tiling import choose_plan
+
+    chosen = choose_plan(rows, bound)["chosen"]
+    return chosen["patch"], chosen["halo"]
+
+
 def test_the_plan_is_the_cheapest_inside_both_bounds():
     from matt.bench.tiling import choose_plan, frontier
 
     rows = [_plan_row(8, 11, 140_000, 0.0, 0.90, exact=True), _plan_row(8, 4, 40_000, 3e-5, 0.90),
             _plan_row(16, 0, 10_000, 6e-4, 0.85),  # within the bound, outside the interval
-            _plan_row(16, 2, 15_000, 9e-4, 0.905), _plan_row(8, 0, 9_000, 2e-3, 0.90)]
+            _plan_row(16, 2, 15_000, 9e-4, 0.905), _plan_row(8, 0, 9_000, 2e-3, 0.90),
+            _plan_row(16, 11, 60_000, 0.0, 0.90, exact=True),
+            _plan_row(32, 11, 30_000, 0.0, 0.90, exact=True)]
     choice = choose_plan(rows, 1e-3)
-    assert (choice["chosen"]["patch"], choice["chosen"]["halo"]) == (16, 2)
-    assert choice["passing"] == 3 and choice["reference"]["halo"] == 11
-    assert choose_plan(rows, 1e-6)["chosen"]["halo"] == 11
+    assert _chosen(rows, 1e-3) == (16, 2)
+    assert choice["passing"] == 5 and choice["reference"]["8"]["halo"] == 11
+    assert _chosen(rows, 1e-6) == (32, 11)
+    assert [(r["patch"], r["halo"]) for r in frontier(rows)] == [(8, 0), (16, 0), (32, 11)]
     tie = [*rows, _plan_row(32, 1, 15_000, 1e-4, 0.90)]  # as cheap, closer to exact
-    assert (choose_plan(tie, 1e-3)["chosen"]["patch"], choose_plan(tie, 1e-3)["chosen"]["halo"]) \
-        == (32, 1)
-    assert [(r["patch"], r["halo"]) for r in frontier(rows)] == [(8, 0), (16, 0), (8, 4), (8, 11)]
+    assert _chosen(tie, 1e-3) == (32, 1)
+    higher = [*rows[:-1], _plan_row(32, 0, 10_000, 3e-4, 0.99),
+              _plan_row(32, 11, 30_000, 0.0, 0.98, exact=True)]
+    assert _chosen(higher, 1e-3) == (32, 0)  # judged against its own patch's exact tiling
