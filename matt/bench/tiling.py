@@ -325,6 +325,7 @@ def run_tiling(spec: TilingSpec, weights_name: str | None, progress: bool = True
     path = resolve_weights_path(weights_name)
     if path is None:
         raise InputError("no shipped weights found; pass --weights with a weights.pt")
+    sha256 = sha256_of(path)  # before reading: the file may be replaced while the sweep runs
     weights = load_weights(path)
     resolve_patches(spec, weights)  # a bad patch fails before the images are read
     data, source = clean_images(weights.dataset, spec.images, spec.data_dir)
@@ -337,7 +338,7 @@ def run_tiling(spec: TilingSpec, weights_name: str | None, progress: bool = True
                 "load": {**quiet_verdict(load_start, load_average()),
                          "other_processes_cores": foreign.cores_taken()}},
         "machine": machine_info(spec.threads),
-        "subject": {"weights": str(path), "sha256": sha256_of(path),
+        "subject": {"weights": str(path), "sha256": sha256,
                     "dataset": weights.dataset, "input_shape": list(weights.input_shape),
                     "pool_size": len(weights.pool),
                     "receptive_radius": weights.receptive_radius,
