@@ -33,6 +33,24 @@ def _names(text: str | None, option: str) -> tuple[str, ...] | None:
     return names
 
 
+def attack_specs(text: str | None) -> tuple[str, ...] | None:
+    """``--attacks``: names split on commas, where a ``key=value`` item without an attack name
+    continues the previous attack's overrides (``eot-square:p_init=0.05,eot_samples=10``)."""
+    names = _names(text, "--attacks")
+    if names is None:
+        return None
+    specs: list[str] = []
+    for item in names:
+        if "=" in item and ":" not in item:
+            if not specs or ":" not in specs[-1]:
+                raise InputError(f"--attacks: {item!r} is an override with no attack before it; "
+                                 "write it after ATTACK:key=value")
+            specs[-1] += f",{item}"
+        else:
+            specs.append(item)
+    return tuple(specs)
+
+
 def parse_budgets(text: str | None) -> tuple[int, ...] | None:
     """``"200,1000,2500"`` → (200, 1000, 2500); refuses non-integers, zero, repeats."""
     if text is None:
@@ -59,7 +77,9 @@ def parse_budgets(text: str | None) -> tuple[int, ...] | None:
 @click.option("--profile", type=click.Choice(sorted(PROFILES)), default="quick",
               show_default=True, help="quick: minutes on a CPU; paper: the full protocol")
 @click.option("--attacks", default=None, help="comma-separated: nes,simba,square,boundary,"
-                                              "hopskipjump (default: the profile's)")
+                                              "hopskipjump, eot-square, eot-nes; overrides as "
+                                              "eot-square:p_init=0.05,eot_samples=10 "
+                                              "(default: the profile's)")
 @click.option("--defenses", default=None,
               help="comma-separated: none,at,smoothing,noise,disco,disco-ensemble,matt,matt-at,"
                    "remote (default: the profile's; with --url: remote)")
@@ -102,7 +122,7 @@ def cmd(bundle: str, runtime_bundle: str | None, at_weights: str | None, profile
 
     torch.set_num_threads(threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    attack_names = _names(attacks, "--attacks")
+    attack_names = attack_specs(attacks)
     defense_names = _names(defenses, "--defenses") or (("remote",) if url else None)
     check_names(attack_names or (), defense_names or ())
     if "remote" in (defense_names or ()) and url is None:

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from matt.evaluation.cli import main, parse_budgets
+from matt.attacks.registry import build_attack
+from matt.evaluation.cli import attack_specs, main, parse_budgets
 
 
 def _run(monkeypatch, capsys, *args: str) -> tuple[int, str]:
@@ -28,6 +29,7 @@ def _run(monkeypatch, capsys, *args: str) -> tuple[int, str]:
     (("--threads", "0"), "--threads must be >= 1"),
     (("--time-limit", "-3"), "--time-limit"),
     (("--k-images", "-1"), "--k-images must be >= 0"),
+    (("--attacks", "p_init=0.05,square"), "no attack before it"),
 ])
 def test_bad_input_is_one_line_and_a_non_zero_exit(monkeypatch, capsys, tmp_path, args, says):
     code, err = _run(monkeypatch, capsys, "-o", str(tmp_path / "out"), *args)
@@ -40,3 +42,11 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(monkeypatch, capsys, tmp_path
 def test_budgets_parse_sorted():
     assert parse_budgets("2500,200,1000") == (200, 1000, 2500)
     assert parse_budgets(None) is None
+
+
+def test_an_override_after_a_comma_continues_the_previous_attack():
+    specs = attack_specs("eot-square:p_init=0.05,eot_samples=10,nes,square:p_init=0.3")
+    assert specs == ("eot-square:p_init=0.05,eot_samples=10", "nes", "square:p_init=0.3")
+    attack = build_attack(specs[0], "fmnist")
+    assert (attack.p_init, attack.eot_samples) == (0.05, 10)
+    assert attack_specs(None) is None
