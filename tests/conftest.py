@@ -61,3 +61,19 @@ def weights_path(tmp_path):
     from matt.training.weights import save_weights
 
     return save_weights(make_weights(), tmp_path / "weights.pt")
+
+
+def run_matt_train(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """``matt-train ARGS`` in process: (exit code, stdout, stderr)."""
+    import sys
+
+    from matt.training import cli
+
+    monkeypatch.setattr(sys, "argv", ["matt-train", *args])
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

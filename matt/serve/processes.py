@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from matt.core.processes import pid_alive
 from matt.errors import MattError
 
 
@@ -132,16 +133,6 @@ def remove_shm(prefix: str) -> int:
     return removed
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
-
-
 def sweep_stale(shm_prefix: str, run_prefix: Path) -> list[str]:
     """Remove what a matt-serve killed with -9 (together with its servers) left behind.
 
@@ -151,13 +142,13 @@ def sweep_stale(shm_prefix: str, run_prefix: Path) -> list[str]:
     removed = []
     for path in shm_segments(shm_prefix):
         pid = path.name[len(shm_prefix):].split("x", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)) and path.stat().st_uid == os.geteuid():
+        if pid.isdigit() and not pid_alive(int(pid)) and path.stat().st_uid == os.geteuid():
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed.append(path.name)
     for path in run_prefix.parent.glob(f"{run_prefix.name}*-*"):
         pid = path.name[len(run_prefix.name):].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)) and path.is_dir() and \
+        if pid.isdigit() and not pid_alive(int(pid)) and path.is_dir() and \
                 path.stat().st_uid == os.geteuid():
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path.name)

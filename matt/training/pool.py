@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from matt.core.processes import pid_alive
 from matt.errors import SpecError
 from matt.formats.weights import PoolMember, Provenance
 from matt.models import PurifierSpec, build_purifier
@@ -231,7 +232,7 @@ def claim_member(folder: Path) -> bool:
                 holder = _holder(claim)
                 if holder == os.getpid():
                     return True
-                if holder is not None and _alive(holder):
+                if holder is not None and pid_alive(holder):
                     return False
                 claim.unlink(missing_ok=True)  # its process died: take it over
         return False
@@ -244,16 +245,6 @@ def _holder(claim: Path) -> int | None:
         return int(claim.read_text())
     except (OSError, ValueError):
         return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _steps_done(folder: Path) -> int:

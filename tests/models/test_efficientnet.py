@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import re
-import sys
 
 import numpy as np
 import pytest
@@ -30,8 +29,8 @@ from matt.models.efficientnet import (
     load_state_dict_file,
     preprocess,
 )
-from matt.training import cli
 from matt.training.artifacts import ClassifierFile
+from tests.conftest import run_matt_train
 
 MEASURED_TOP1 = 17  # of the 20 foolbox ImageNet samples, docs/imagenet-classifier.md
 MEASURED_TOP5 = 19
@@ -181,15 +180,7 @@ def test_published_model_classifies_the_foolbox_imagenet_images():
     assert (top5 == labels[:, None]).any(axis=1).sum() >= MEASURED_TOP5 - MARGIN
 
 
-def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["matt-train", *args])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_matt_train
 
 
 def _error_line(err: str) -> str:

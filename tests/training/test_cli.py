@@ -1,24 +1,13 @@
 """``matt-train``: bad input gives one ``error:`` line and exit 2; bundling writes a weights.pt."""
 
-import sys
 
 import torch
 
-from matt.training import cli
 from matt.training.artifacts import ClassifierFile, save_purifier
 from matt.training.weights import PoolMember, load_weights
-from tests.conftest import make_pool
+from tests.conftest import make_pool, run_matt_train
 
-
-def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["matt-train", *args])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_matt_train
 
 
 def _one_error_line(err: str) -> str:

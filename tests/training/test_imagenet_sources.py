@@ -10,6 +10,7 @@ from torch import nn
 from matt.attacks.registry import build_attack
 from matt.attacks.threat import default_threat
 from matt.errors import DataError, InputError
+from tests.conftest import run_matt_train
 
 
 class Confident(nn.Module):
@@ -96,17 +97,8 @@ def test_export_checks_imagenet_bundles_on_the_real_images():
 
 
 def _cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    import sys
-
-    from matt.training import cli
-
-    monkeypatch.setattr(sys, "argv", ["matt-train", *args])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    return code, capsys.readouterr().err
+    code, _, err = run_matt_train(monkeypatch, capsys, *args)
+    return code, err
 
 
 @pytest.mark.parametrize("content", ["cifar10", "corrupt"])
