@@ -60,7 +60,8 @@ class _CpuTimed:
     """A call that also records the process CPU time it took (every thread of the process)."""
 
     def __init__(self, call: Callable[[], object]) -> None:
-        self.call, self.samples_ns = call, []
+        self.call = call
+        self.samples_ns: list[int] = []
 
     def __call__(self) -> object:
         start = time.process_time_ns()

@@ -27,6 +27,7 @@ from matt.formats.bundle import (
     PURIFIER_INPUT,
     PURIFIER_OUTPUT,
     Manifest,
+    parse_variant,
     sha256_file,
 )
 
@@ -148,4 +149,5 @@ def add_fused(root: Path, manifest: Manifest, variant: str,
         "sources": files, "inputs": FUSED_INPUT, "outputs": FUSED_OUTPUT,
         "parity_max_abs_diff": worst,
     }
-    return replace(manifest, fused={**manifest.fused, variant: entry})
+    return replace(manifest, fused={**manifest.fused,
+                                    variant: parse_variant(variant, entry, "fused")})

@@ -83,13 +83,13 @@ class FusedTensorRTRunner(FusedRunner):
         with self.lock:
             _cuda(cudart.cudaSetDevice(self.device_index))
             for member, name in enumerate(self.inputs):
-                inputs = given.get(member)
-                count = 0 if inputs is None else len(inputs)
-                if inputs is not None:
+                member_inputs = given.get(member)
+                count = 0 if member_inputs is None else len(member_inputs)
+                if member_inputs is not None:
                     buffers = self.buffers[member]
-                    np.copyto(buffers.host_in[:count], inputs)
+                    np.copyto(buffers.host_in[:count], member_inputs)
                     _cuda(cudart.cudaMemcpyAsync(buffers.device_in, buffers.host_in_ptr,
-                                                 inputs.nbytes, kind.cudaMemcpyHostToDevice,
+                                                 member_inputs.nbytes, kind.cudaMemcpyHostToDevice,
                                                  self.stream))
                 self.context.set_input_shape(name, (count, *self.item_shape))
             if not self.context.execute_async_v3(int(self.stream)):
