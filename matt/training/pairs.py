@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from matt.errors import DataError
-from matt.training.adversarial import AttackSpec, perturb
 from matt.training.artifacts import atomic_save, read_payload
 from matt.training.perturbations import FamilyContext, family
 
@@ -39,24 +37,11 @@ class PairSet:
                                 f"the clean set {tuple(self.clean.shape)}")
 
 
-def attack_set(classifier: nn.Module, clean: torch.Tensor, labels: torch.Tensor,
-               attack: AttackSpec, cache: Path, seed: int = 0) -> torch.Tensor:
-    """Adversarial versions of ``clean`` under ``attack``, cached (float16) at ``cache``.
-
-    A cache made for other images or another attack is refused rather than reused.
-    """
-    def make(images: torch.Tensor, answers: torch.Tensor, generator: torch.Generator
-             ) -> torch.Tensor:
-        return perturb(classifier, images, answers, attack, generator)
-
-    return cached_set(make, attack.to_dict(), clean, labels, attack.epsilon, cache, seed,
-                      f"{attack.name} examples")
-
-
 def family_set(name: str, context: FamilyContext, clean: torch.Tensor, labels: torch.Tensor,
                cache: Path, seed: int = 0) -> torch.Tensor:
-    """:func:`attack_set` for any cached perturbation family (``traces`` as well as the
-    white-box ones, whose cache keys are their attack specs)."""
+    """The perturbed versions of ``clean`` by a cached family (white-box attacks, traces),
+    cached (float16) at ``cache``; a cache made for other images or another family is refused
+    rather than reused. A white-box family's key is its attack spec, as in earlier runs."""
     chosen = family(name)
 
     def make(images: torch.Tensor, answers: torch.Tensor, generator: torch.Generator

@@ -9,8 +9,8 @@ from matt.models import PurifierSpec, build_purifier
 from matt.training.adversarial import AttackSpec
 from matt.training.measures import psnr
 from matt.training.mixes import mix_named
-from matt.training.pairs import attack_set
-from matt.training.perturbations import FamilyContext
+from matt.training.pairs import family_set
+from matt.training.perturbations import FamilyContext, family
 from matt.training.purifier import (
     PurifierTraining,
     _plateaued,
@@ -118,35 +118,26 @@ def test_psnr_of_a_known_error():
     assert psnr(reference + 0.1, reference) == pytest.approx(20.0, abs=1e-4)
 
 
-def test_attack_cache_resumes_and_refuses_other_images(tmp_path):
-    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
-    clean = torch.rand(5, 1, 4, 4)
-    labels = torch.zeros(5, dtype=torch.int64)
-    spec = AttackSpec.default("pgd", 0.1, steps=2)
-    cache = tmp_path / "pgd.pt"
-    first = attack_set(model, clean, labels, spec, cache)
-    assert (first - clean).abs().max() <= 0.1 + 1e-6
-    again = attack_set(model, clean, labels, spec, cache)
-    assert torch.equal(first, again), "the cached set is reused"
-    with pytest.raises(DataError, match="other images"):
-        attack_set(model, clean + 0.01, labels, spec, cache)
-
-
-def test_family_cache_is_reused_for_the_same_family_and_refused_for_another(tmp_path):
-    from matt.training.pairs import family_set
-
+def test_family_cache_resumes_and_refuses_other_images_and_families(tmp_path):
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
     context = FamilyContext(epsilon=0.1, epsilon_l2=1.0, classifier=model)
     clean = torch.rand(5, 1, 4, 4)
     labels = torch.zeros(5, dtype=torch.int64)
-    cache = tmp_path / "set.pt"
-    first = family_set("fgsm", context, clean, labels, cache)
-    assert torch.equal(first, family_set("fgsm", context, clean, labels, cache))
-    # the white-box cache key is the attack spec: attack_set reads the same cache
-    spec = AttackSpec.default("fgsm", 0.1)
-    assert torch.equal(first, attack_set(model, clean, labels, spec, cache))
+    cache = tmp_path / "pgd.pt"
+    first = family_set("pgd", context, clean, labels, cache)
+    assert (first - clean).abs().max() <= 0.1 + 1e-6
+    again = family_set("pgd", context, clean, labels, cache)
+    assert torch.equal(first, again), "the cached set is reused"
+    with pytest.raises(DataError, match="other images"):
+        family_set("pgd", context, clean + 0.01, labels, cache)
     with pytest.raises(DataError, match="another attack"):
         family_set("traces", context, clean, labels, cache)
+
+
+def test_white_box_cache_keys_are_their_attack_specs():
+    # the key earlier runs wrote: their caches stay valid
+    for name in ("fgsm", "pgd", "bim"):
+        assert family(name).cache_key(0.1) == AttackSpec.default(name, 0.1).to_dict()
 
 
 def test_guided_loss_is_zero_for_a_perfect_purifier_and_positive_otherwise():
