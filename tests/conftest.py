@@ -63,17 +63,22 @@ def weights_path(tmp_path):
     return save_weights(make_weights(), tmp_path / "weights.pt")
 
 
-def run_matt_train(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """``matt-train ARGS`` in process: (exit code, stdout, stderr)."""
+def run_cli(monkeypatch, capsys, prog: str, main, *args: object) -> tuple[int, str, str]:
+    """``prog ARGS`` through its click ``main`` in process: (exit code, stdout, stderr)."""
     import sys
 
-    from matt.training import cli
-
-    monkeypatch.setattr(sys, "argv", ["matt-train", *args])
+    monkeypatch.setattr(sys, "argv", [prog, *map(str, args)])
     try:
-        cli.main()
+        main()
         code = 0
     except SystemExit as exit_:
         code = int(exit_.code or 0)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def run_matt_train(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """``matt-train ARGS`` in process: (exit code, stdout, stderr)."""
+    from matt.training import cli
+
+    return run_cli(monkeypatch, capsys, "matt-train", cli.main, *args)

@@ -4,11 +4,11 @@ records), ``--quick``, the table on stdout, and a ``--bundle`` timed at its own 
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
 from matt.bench import cli
+from tests.conftest import run_cli
 
 TINY = ["--k", "1,2", "--iterations", "2", "--warmup", "1", "--quiet", "--accuracy-images", "0",
         "--threads", "1", "--backend", "torch,onnxruntime", "--precision", "fp32",
@@ -29,14 +29,7 @@ def small(tmp_path_factory):
 
 
 def _main(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["matt-bench", *map(str, args)])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as stop:
-        code = int(stop.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_cli(monkeypatch, capsys, "matt-bench", cli.main, *args)
 
 
 def test_the_default_output_is_runs_bench_and_never_the_committed_records(
