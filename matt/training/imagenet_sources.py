@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from matt.errors import DataError
-from matt.training.measures import batch_slices
-from matt.training.sources import DatasetSources, HeldOut
+from matt.training.sources import DatasetSources, HeldOut, confidences, confident_crops
 
 SIDE = 224
 SCALES = (1, 2, 3)
@@ -40,19 +39,6 @@ def _photo_lists() -> tuple[tuple[str, ...], tuple[str, ...]]:
     keep = [tuple(n for n in names if not n.startswith("foolbox.imagenet")) for names in
             (train, held)]
     return keep[0], keep[1]
-
-
-@torch.no_grad()
-def label_images(classifier: nn.Module, images: torch.Tensor
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(labels, softmax confidence) the classifier gives each image, in small batches."""
-    classifier.eval()
-    labels, confidence = [torch.empty(0, dtype=torch.int64)], [torch.empty(0)]
-    for part in batch_slices(len(images), _BATCH):
-        top = classifier(images[part]).softmax(dim=1).max(dim=1)
-        labels.append(top.indices)
-        confidence.append(top.values)
-    return torch.cat(labels), torch.cat(confidence)
 
 
 def imagenet_sources(classifier: nn.Module, train_count: int | None, eval_count: int,
@@ -77,21 +63,15 @@ def imagenet_sources(classifier: nn.Module, train_count: int | None, eval_count:
     else:
         train_images = torch.from_numpy(sample_natural_crops(
             count, SIDE, scales=SCALES, seed=seed, photo_names=train_photos))
-        train_labels, _ = label_images(classifier, train_images)
+        train_labels, _ = confidences(classifier, train_images, _BATCH)
         origin = (f"{count} natural {SIDE}x{SIDE} RGB crops at scales {SCALES} (seed {seed}) of "
                   f"{len(train_photos)} training photographs (no foolbox ImageNet sample), "
                   f"labelled by the classifier")
     held_out: HeldOut = {}
     if eval_count:
-        candidates = torch.from_numpy(sample_natural_crops(
-            CANDIDATES_PER_CROP * eval_count, SIDE, scales=SCALES, seed=seed + 1,
-            photo_names=held_photos))
-        labels, values = label_images(classifier, candidates)
-        confident = torch.nonzero(values >= confidence).flatten()[:eval_count]
-        if len(confident) < eval_count:
-            raise DataError(f"only {len(confident)} of {len(candidates)} crops reach "
-                            f"confidence {confidence}; lower --confidence or --eval-count")
-        held_out["crops"] = (candidates[confident], labels[confident])
+        held_out["crops"] = confident_crops(classifier, held_photos, eval_count, SIDE,
+                                            CANDIDATES_PER_CROP, confidence, seed + 1,
+                                            scales=SCALES, batch_size=_BATCH)
     return DatasetSources(
         train_images, train_labels, held_out,
         f"{origin}; held out: {eval_count} crops (seed {seed + 1}) of {len(held_photos)} other "

@@ -62,16 +62,35 @@ def fmnist_sources(train_count: int | None, eval_count: int, seed: int,
 
 
 @torch.no_grad()
-def confidences(classifier: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(labels, softmax confidence) the classifier gives each image."""
+def confidences(classifier: nn.Module, images: torch.Tensor, batch_size: int = 500
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(labels, softmax confidence) the classifier gives each image, ``batch_size`` at a time."""
     classifier.eval()
     labels, confidence = [torch.empty(0, dtype=torch.int64)], [torch.empty(0)]
-    for part in batch_slices(len(images), 500):
-        probabilities = classifier(images[part]).softmax(dim=1)
-        top = probabilities.max(dim=1)
+    for part in batch_slices(len(images), batch_size):
+        top = classifier(images[part]).softmax(dim=1).max(dim=1)
         labels.append(top.indices)
         confidence.append(top.values)
     return torch.cat(labels), torch.cat(confidence)
+
+
+def confident_crops(classifier: nn.Module, photo_names: tuple[str, ...], count: int, side: int,
+                    candidates: int, confidence: float, seed: int,
+                    scales: tuple[int, ...] | None = None, batch_size: int = 500
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` crops of ``photo_names`` (from ``candidates`` per crop wanted) that the
+    classifier labels with softmax confidence >= ``confidence``, and those labels."""
+    from matt.data import sample_natural_crops
+
+    extra = {} if scales is None else {"scales": scales}
+    pool = torch.from_numpy(sample_natural_crops(candidates * count, side, seed=seed,
+                                                 photo_names=photo_names, **extra))
+    labels, values = confidences(classifier, pool, batch_size)
+    confident = torch.nonzero(values >= confidence).flatten()[:count]
+    if len(confident) < count:
+        raise DataError(f"only {len(confident)} of {len(pool)} crops reach "
+                        f"confidence {confidence}; lower --confidence or --eval-count")
+    return pool[confident], labels[confident]
 
 
 def cifar10_sources(classifier: nn.Module, train_count: int | None, eval_count: int, seed: int,
@@ -104,14 +123,8 @@ def cifar10_sources(classifier: nn.Module, train_count: int | None, eval_count: 
                   f"training photographs (matt.data.sample_natural_crops), labelled by the "
                   f"classifier")
     if eval_count:
-        candidates = torch.from_numpy(sample_natural_crops(8 * eval_count, 32, seed=seed + 1,
-                                                           photo_names=held_photos))
-        labels, confidence_values = confidences(classifier, candidates)
-        confident = torch.nonzero(confidence_values >= confidence).flatten()[:eval_count]
-        if len(confident) < eval_count:
-            raise DataError(f"only {len(confident)} of {len(candidates)} crops reach "
-                            f"confidence {confidence}; lower --confidence or --eval-count")
-        held_out["crops"] = (candidates[confident], labels[confident])
+        held_out["crops"] = confident_crops(classifier, held_photos, eval_count, 32, 8,
+                                            confidence, seed + 1)
     return DatasetSources(
         train_images, train_labels, held_out,
         f"{origin}; held out: the 20 foolbox CIFAR-10 test images and {eval_count} crops "
