@@ -249,7 +249,7 @@ def _classifier_for(dataset: str, path: Path) -> ClassifierFile:
 @click.option("--mixes", default=",".join(DEFAULT_MIXES), show_default=True,
               help="Training-pair mixes (matt.training.mixes), or single families such as "
                    "fgsm,pgd,bim for the paper's pool.")
-@click.option("--archs", default="edsr32,rcan32,edsr64", show_default=True,
+@click.option("--archs", default="edsr32,rcan32", show_default=True,
               help="Architectures: edsr32, rcan32, edsr64, rcan64.")
 @click.option("--steps", type=int, default=3000, show_default=True,
               help="The most steps per member (the cosine schedule's length).")
@@ -258,7 +258,7 @@ def _classifier_for(dataset: str, path: Path) -> ClassifierFile:
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--crop", type=int, default=16, show_default=True)
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True)
-@click.option("--clean-weight", type=float, default=0.3, show_default=True,
+@click.option("--clean-weight", type=float, default=1.0, show_default=True,
               help="λ of Eq. 2: weight of the clean reconstruction term.")
 @click.option("--logit-weight", type=float, default=0.0, show_default=True,
               help="β of the classifier-guided term (KL of the classifier's answers on "
