@@ -277,16 +277,25 @@ def _classifier_for(dataset: str, path: Path) -> ClassifierFile:
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="fmnist: the idx folder; cifar10: a CIFAR-10 python folder to train on "
                    "instead of natural crops.")
+@click.option("--init-dir", type=click.Path(path_type=Path), default=None,
+              help="Another pool's run folder: each member starts from its same-named "
+                   "finished member there (fine-tuning, e.g. with another λ or more steps).")
 def pool(dataset: str, classifier_path: Path, run_dir: Path, mixes: str, archs: str,
          steps: int, patience: int, batch_size: int, crop: int, learning_rate: float,
          clean_weight: float, logit_weight: float, train_count: int | None,
          whitebox_count: int, eval_count: int, confidence: float, seed: int, threads: int,
-         data_dir: Path | None) -> None:
+         data_dir: Path | None, init_dir: Path | None) -> None:
     """Train a purifier for every mix × architecture against a classifier (Eq. 2 loss)."""
     from matt.attacks.threat import DATASET_EPSILONS
     from matt.training.mixes import mix_named
     from matt.training.perturbations import FamilyContext
-    from matt.training.pool import build_sources, member_grid, parse_archs, train_pool
+    from matt.training.pool import (
+        build_sources,
+        initial_member,
+        member_grid,
+        parse_archs,
+        train_pool,
+    )
     from matt.training.purifier import PurifierTraining
     from matt.training.runs import check_run_config
 
@@ -309,14 +318,18 @@ def pool(dataset: str, classifier_path: Path, run_dir: Path, mixes: str, archs: 
         "training": recipe.to_dict(), "train_count": train_count,
         "whitebox_count": whitebox_count, "eval_count": eval_count, "seed": seed,
         "epsilon": context.epsilon, "epsilon_l2": context.epsilon_l2,
+        **({"init_dir": str(init_dir)} if init_dir else {}),
     })
+    if init_dir is not None:
+        for plan in plans:
+            initial_member(init_dir, plan)  # refused before any pair is made
     data = _load_sources(dataset, classifier, train_count, eval_count, seed, data_dir,
                          confidence)
     sources = build_sources(classifier, data.train_images, data.train_labels, data.held_out,
                             families, context, run_dir, data.description, whitebox_count, seed)
     provenance: Provenance = {"dataset": dataset, "command": _command_line(),
                               "git_revision": git_revision(), "classifier": str(classifier_path)}
-    members = train_pool(plans, recipe, classifier, sources, run_dir, provenance)
+    members = train_pool(plans, recipe, classifier, sources, run_dir, provenance, init_dir)
     for member in members:
         metrics = _mapping(member.provenance.get("metrics"))
         shown = {k: v for k, v in metrics.items() if "psnr_clean" in k or "accuracy_clean" in k}

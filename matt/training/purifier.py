@@ -126,12 +126,16 @@ def held_out_loss(purifier: nn.Module, pairs: tuple[torch.Tensor, torch.Tensor],
 
 def train_purifier(spec: PurifierSpec, training: PurifierTraining, sampler: PairSampler,
                    run_dir: Path, held_out: tuple[torch.Tensor, torch.Tensor] | None = None,
-                   classifier: nn.Module | None = None) -> dict[str, torch.Tensor]:
+                   classifier: nn.Module | None = None,
+                   initial_state: dict[str, torch.Tensor] | None = None
+                   ) -> dict[str, torch.Tensor]:
     """Train (or resume) one purifier on pairs drawn from ``sampler``.
 
     ``held_out``: fixed (perturbed, clean) whole images whose loss is logged and decides the
     plateau; without it every step of ``training.steps`` runs. ``classifier``: needed when
     ``training.logit_weight`` > 0 (put in eval mode, its weights untouched).
+    ``initial_state``: start from these weights (fine-tuning) instead of a random init; a
+    checkpoint in ``run_dir`` still wins, so a killed fine-tuning resumes where it stopped.
     """
     if training.logit_weight and classifier is None:
         raise SpecError("purifier training: logit_weight > 0 needs the classifier")
@@ -140,6 +144,8 @@ def train_purifier(spec: PurifierSpec, training: PurifierTraining, sampler: Pair
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(training.seed)
     purifier = build_purifier(spec)
+    if initial_state is not None:
+        purifier.load_state_dict(initial_state)
     optimiser = torch.optim.Adam(purifier.parameters(), lr=training.learning_rate)
     step, history = _resume(run_dir / CHECKPOINT, purifier, optimiser, spec)
     generator = torch.Generator()

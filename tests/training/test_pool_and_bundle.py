@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -80,6 +82,29 @@ def test_pool_trains_each_member_once_and_bundles(tmp_path):
     assert [m.name for m in loaded.pool] == [m.name for m in collected]
     result = defended_accuracy(loaded, images, labels, seed=0)
     assert 0 <= result["classifier+matt"] <= 1 and result["images"] == 12
+
+
+def test_a_pool_fine_tuned_from_another_starts_from_its_members(tmp_path):
+    """--init-dir: with a learning rate of ~0 the fine-tuned member keeps its start's weights
+    (a random init would not), its provenance names the start, and a missing start is refused."""
+    classifier = _classifier_file().build()
+    images, labels = torch.rand(8, 1, 8, 8), torch.randint(0, 2, (8,))
+    context = FamilyContext(0.1, 1.0, classifier)
+    plans = member_grid(_mixes("stripes"), parse_archs(("edsr32",)), channels=1)
+    first = tmp_path / "first"
+    sources = build_sources(classifier, images, labels, {"test": (images[:4], labels[:4])},
+                            ("stripes",), context, first, "random images", whitebox_count=4)
+    recipe = PurifierTraining(steps=3, batch_size=4, crop=8, checkpoint_every=1)
+    (start,) = train_pool(plans, recipe, classifier, sources, first, {"dataset": "fmnist"})
+    still = replace(recipe, learning_rate=1e-12, seed=5)
+    (tuned,) = train_pool(plans, still, classifier, sources, tmp_path / "tuned",
+                          {"dataset": "fmnist"}, init_dir=first)
+    assert all(torch.allclose(tuned.state_dict[k], start.state_dict[k], atol=1e-6)
+               for k in start.state_dict)
+    assert tuned.provenance["initialised_from"]["steps_done"] == 3
+    with pytest.raises(InputError, match="no finished member stripes-edsr32x2"):
+        train_pool(plans, still, classifier, sources, tmp_path / "other",
+                   {"dataset": "fmnist"}, init_dir=tmp_path / "empty")
 
 
 def test_bundle_refuses_purifiers_of_another_channel_count(tmp_path):
