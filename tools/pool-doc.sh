@@ -35,6 +35,12 @@ print(f"{len(members)} purifiers: {len(mixes)} training-pair mixes ({', '.join(f
       f" stop (patience {recipe['patience']} checks of {recipe['checkpoint_every']} steps;"
       f" steps done: {steps[0]}–{steps[-1]}). Tiling: patch {weights.tiling.patch},"
       f" halo {weights.tiling.halo}.")
+starts = [p["initialised_from"] for p in provenance if "initialised_from" in p]
+if starts:
+    before = sorted({start["steps_done"] for start in starts})
+    print(f"\nFine-tuned (`--init-dir`): each member started from its same-named member of"
+          f" `{Path(starts[0]['member']).parent.parent}` ({before[0]}–{before[-1]} steps done"
+          f" there), so it has seen {before[0] + steps[0]}–{before[-1] + steps[-1]} steps in all.")
 if left_out:
     print(f"\nTrained in `{run}` but not in this file (the table below shows them too):"
           f" {', '.join(f'`{name}`' for name in left_out)}.")
