@@ -291,7 +291,7 @@ def pool(dataset: str, classifier_path: Path, run_dir: Path, mixes: str, archs: 
     from matt.training.perturbations import FamilyContext
     from matt.training.pool import (
         build_sources,
-        initial_member,
+        initial_members,
         member_grid,
         parse_archs,
         train_pool,
@@ -313,6 +313,7 @@ def pool(dataset: str, classifier_path: Path, run_dir: Path, mixes: str, archs: 
     context = FamilyContext(epsilon=radii["linf"], epsilon_l2=radii["l2"],
                             classifier=classifier)
     families = tuple(sorted({name for mix in mix_specs for name in mix.families}))
+    starts = initial_members(init_dir, plans) if init_dir else None  # before anything is written
     check_run_config(run_dir, {
         "dataset": dataset, "classifier_sha256": sha256_of(classifier_path),
         "training": recipe.to_dict(), "train_count": train_count,
@@ -320,16 +321,13 @@ def pool(dataset: str, classifier_path: Path, run_dir: Path, mixes: str, archs: 
         "epsilon": context.epsilon, "epsilon_l2": context.epsilon_l2,
         **({"init_dir": str(init_dir)} if init_dir else {}),
     })
-    if init_dir is not None:
-        for plan in plans:
-            initial_member(init_dir, plan)  # refused before any pair is made
     data = _load_sources(dataset, classifier, train_count, eval_count, seed, data_dir,
                          confidence)
     sources = build_sources(classifier, data.train_images, data.train_labels, data.held_out,
                             families, context, run_dir, data.description, whitebox_count, seed)
     provenance: Provenance = {"dataset": dataset, "command": _command_line(),
                               "git_revision": git_revision(), "classifier": str(classifier_path)}
-    members = train_pool(plans, recipe, classifier, sources, run_dir, provenance, init_dir)
+    members = train_pool(plans, recipe, classifier, sources, run_dir, provenance, starts)
     for member in members:
         metrics = _mapping(member.provenance.get("metrics"))
         shown = {k: v for k, v in metrics.items() if "psnr_clean" in k or "accuracy_clean" in k}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import time
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -175,14 +176,13 @@ def baseline_on(classifier: nn.Module, sources: PoolSources) -> dict[str, float]
 
 def train_pool(plans: list[MemberPlan], training: PurifierTraining, classifier: nn.Module,
                sources: PoolSources, run_dir: Path, provenance: Provenance,
-               init_dir: Path | None = None) -> list[PoolMember]:
+               starts: Mapping[str, MemberStart] | None = None) -> list[PoolMember]:
     """Train every planned member not yet finished; return all finished members in plan order.
 
     Each member's provenance holds its mix, recipe, data, held-out metrics and whatever
-    ``provenance`` adds (the command line, the git revision). ``init_dir``: another pool's run
-    folder; each member starts from its same-named finished member there (fine-tuning).
+    ``provenance`` adds (the command line, the git revision). ``starts``: the member each
+    plan starts from (:func:`initial_members`, fine-tuning) instead of a random init.
     """
-    starts = {plan.name: initial_member(init_dir, plan) for plan in plans} if init_dir else {}
     log = run_dir / POOL_METRICS
     if not log.is_file():
         append_metrics(log, {"member": "classifier-alone", **baseline_on(classifier, sources)})
@@ -196,10 +196,10 @@ def train_pool(plans: list[MemberPlan], training: PurifierTraining, classifier: 
             continue  # another process trains it
         recipe = replace(training, seed=member_seed(plan.name, training.seed))
         started = time.process_time()
-        start = starts.get(plan.name)
+        start = (starts or {}).get(plan.name)
         state_dict = train_purifier(plan.spec, recipe, sources.sampler(plan.mix), folder,
                                     sources.held_out_pairs(plan.mix, recipe.seed), classifier,
-                                    start.state_dict if start else None)
+                                    start.member.state_dict if start else None)
         purifier = build_purifier(plan.spec)
         purifier.load_state_dict(state_dict)
         metrics = evaluate_on(purifier, classifier, sources)
@@ -212,10 +212,10 @@ def train_pool(plans: list[MemberPlan], training: PurifierTraining, classifier: 
             **provenance, "mix": plan.mix.to_dict(), "attack": {"name": plan.mix.name},
             "training": recipe.to_dict(), "steps_done": steps, "data": sources.description,
             "metrics": metrics,
-            **({"initialised_from": {"member": str(init_dir / "members" / plan.name),
-                                     "steps_done": start.provenance.get("steps_done"),
-                                     "training": start.provenance.get("training")}}
-               if start and init_dir else {}),
+            **({"initialised_from": {"member": str(start.folder),
+                                     "steps_done": start.member.provenance.get("steps_done"),
+                                     "training": start.member.provenance.get("training")}}
+               if start else {}),
         })
         save_purifier(member, folder / "purifier.pt")
         (folder / CLAIM).unlink(missing_ok=True)
@@ -223,18 +223,30 @@ def train_pool(plans: list[MemberPlan], training: PurifierTraining, classifier: 
     return members
 
 
-def initial_member(init_dir: Path, plan: MemberPlan) -> PoolMember:
-    """The finished member of ``init_dir`` that ``plan`` starts from; refused unless it exists
-    with the same architecture (weights of another shape cannot be fine-tuned)."""
-    path = init_dir / "members" / plan.name / "purifier.pt"
-    if not path.is_file():
-        raise InputError(f"--init-dir {init_dir}: no finished member {plan.name} ({path} is "
-                         "missing); train it there first, or leave it out of --mixes/--archs")
-    member = load_purifier(path)
-    if member.spec != plan.spec:
-        raise InputError(f"--init-dir {init_dir}: member {plan.name} is a {member.spec.name}, "
-                         f"not the planned {plan.spec.name}")
-    return member
+@dataclass(frozen=True)
+class MemberStart:
+    """A finished member another run made, and its folder there, that a plan starts from."""
+
+    folder: Path
+    member: PoolMember
+
+
+def initial_members(init_dir: Path, plans: list[MemberPlan]) -> dict[str, MemberStart]:
+    """Each plan's same-named finished member of ``init_dir``; refused unless every one exists
+    with the planned architecture (weights of another shape cannot be fine-tuned)."""
+    starts = {}
+    for plan in plans:
+        folder = init_dir / "members" / plan.name
+        if not (folder / "purifier.pt").is_file():
+            raise InputError(f"--init-dir {init_dir}: no finished member {plan.name} "
+                             f"({folder / 'purifier.pt'} is missing); train it there first, "
+                             "or leave it out of --mixes/--archs")
+        member = load_purifier(folder / "purifier.pt")
+        if member.spec != plan.spec:
+            raise InputError(f"--init-dir {init_dir}: member {plan.name} is a "
+                             f"{member.spec.name}, not the planned {plan.spec.name}")
+        starts[plan.name] = MemberStart(folder, member)
+    return starts
 
 
 CLAIM = "claim"

@@ -35,6 +35,20 @@ def test_pool_refuses_a_foreign_classifier_file(monkeypatch, capsys, tmp_path):
     assert code == 2 and "not a matt-classifier file" in _one_error_line(err)
 
 
+def test_pool_refuses_a_missing_init_dir_member_before_writing_anything(monkeypatch, capsys,
+                                                                         tmp_path):
+    from matt.models import ClassifierSpec, build_classifier
+
+    spec = ClassifierSpec("resnet", num_classes=10, channels=1, width=4, blocks=1)
+    ClassifierFile("fmnist", (1, 28, 28), tuple("abcdefghij"), spec,
+                   build_classifier(spec).state_dict(), {}).save(tmp_path / "c.pt")
+    code, _, err = run(monkeypatch, capsys, "pool", "--dataset", "fmnist", "--classifier",
+                       str(tmp_path / "c.pt"), "--run-dir", str(tmp_path / "run"),
+                       "--init-dir", str(tmp_path / "nothing"))
+    assert code == 2 and "no finished member traces+query-edsr32x2" in _one_error_line(err)
+    assert not (tmp_path / "run").exists()
+
+
 def test_classifier_refuses_a_missing_dataset_folder(monkeypatch, capsys, tmp_path):
     code, _, err = run(monkeypatch, capsys, "classifier", "--data-dir", str(tmp_path / "none"),
                        "--run-dir", str(tmp_path / "run"))

@@ -9,7 +9,14 @@ from matt.training.artifacts import ClassifierFile, save_purifier
 from matt.training.bundling import assemble_weights, collect_members, defended_accuracy
 from matt.training.mixes import mix_named
 from matt.training.perturbations import FamilyContext
-from matt.training.pool import build_sources, member_grid, member_seed, parse_archs, train_pool
+from matt.training.pool import (
+    build_sources,
+    initial_members,
+    member_grid,
+    member_seed,
+    parse_archs,
+    train_pool,
+)
 from matt.training.purifier import PurifierTraining
 from matt.training.weights import PoolMember, load_weights, save_weights
 from tests.conftest import make_pool
@@ -98,13 +105,12 @@ def test_a_pool_fine_tuned_from_another_starts_from_its_members(tmp_path):
     (start,) = train_pool(plans, recipe, classifier, sources, first, {"dataset": "fmnist"})
     still = replace(recipe, learning_rate=1e-12, seed=5)
     (tuned,) = train_pool(plans, still, classifier, sources, tmp_path / "tuned",
-                          {"dataset": "fmnist"}, init_dir=first)
+                          {"dataset": "fmnist"}, initial_members(first, plans))
     assert all(torch.allclose(tuned.state_dict[k], start.state_dict[k], atol=1e-6)
                for k in start.state_dict)
     assert tuned.provenance["initialised_from"]["steps_done"] == 3
     with pytest.raises(InputError, match="no finished member stripes-edsr32x2"):
-        train_pool(plans, still, classifier, sources, tmp_path / "other",
-                   {"dataset": "fmnist"}, init_dir=tmp_path / "empty")
+        initial_members(tmp_path / "empty", plans)
 
 
 def test_bundle_refuses_purifiers_of_another_channel_count(tmp_path):
