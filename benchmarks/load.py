@@ -1,13 +1,16 @@
 """Load benchmark of ``matt-serve``: N concurrent clients for S seconds on loopback.
 
-Starts the service ``matt-serve`` runs (nginx in front of Triton) on free loopback ports (or
-uses ``--url``), runs ``--clients`` threads,
+Starts the service ``matt-serve`` runs (nginx in front of Triton) on free loopback ports, or
+(``--front triton``) a stock ``tritonserver`` on the model repository ``matt-serve`` writes, with
+no proxy, to measure what the proxy costs (or uses ``--url``), runs ``--clients`` threads,
 each with its own :class:`matt.serve.client.MattClient`, sending ``--batch`` real CIFAR-10
 images per request back to back, and records latency percentiles, throughput and errors as
 JSON with the command, the machine, its load and the git revision::
 
     .venv/bin/python benchmarks/load.py --clients 16 --seconds 30 \\
         --out benchmarks/results/serve-load.json
+
+An existing ``--out`` is refused: records are never overwritten.
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ from matt.formats.bundle import load_bundle
 from matt.serve.bundles import resolve_bundle
 from matt.serve.client import MattClient
 from matt.serve.options import ServeOptions
+from matt.serve.repository import write_model_repository
 from matt.serve.service import running_service
-from matt.serve.tritonserver import Ports
+from matt.serve.tritonserver import Ports, TritonServer
 
 
 def free_ports(count: int = 3) -> list[int]:
@@ -98,6 +102,10 @@ def run_load(address: str, protocol: str, clients: int, seconds: float, batch: i
     }
 
 
+FRONTS = {"nginx": "nginx (matt-serve's proxy) in front of Triton",
+          "triton": "a stock tritonserver on matt-serve's written model repository, no proxy"}
+
+
 def describe_bundle(bundle_dir: Path) -> dict[str, Any]:
     manifest = load_bundle(bundle_dir).manifest
     return {"path": str(bundle_dir), "dataset": manifest.dataset,
@@ -120,8 +128,13 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--max-queue-delay-us", type=int, default=2000)
-    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    parser.add_argument("--front", choices=("nginx", "triton"), default="nginx",
+                        help="nginx: matt-serve's service; triton: a stock tritonserver on the "
+                             "written repository, no proxy")
+    parser.add_argument("--out", type=Path, required=True, help="JSON file to write (new)")
     args = parser.parse_args()
+    if args.out.exists():
+        parser.error(f"{args.out} exists; records are never overwritten (choose another --out)")
 
     options = ServeOptions(instances=args.instances, threads=args.threads,
                            max_queue_delay_us=args.max_queue_delay_us)
@@ -143,14 +156,21 @@ def main() -> None:
     else:
         bundle_dir = resolve_bundle(args.bundle)
         record["bundle"] = describe_bundle(bundle_dir)
-        record["settings"]["front"] = "nginx (matt-serve's proxy) in front of Triton"
+        record["settings"]["front"] = FRONTS[args.front]
         with tempfile.TemporaryDirectory(prefix="matt-load-") as workspace, \
-                open(Path(workspace) / "service.log", "wb") as log, running_service(
-                    bundle_dir, options, Ports(*free_ports()), address="127.0.0.1", log=log,
-                    say=lambda line: None) as service:
-            port = service.ports.http if args.protocol == "http" else service.ports.grpc
-            record["results"] = run_load(f"127.0.0.1:{port}", args.protocol, args.clients,
-                                         args.seconds, args.batch)
+                open(Path(workspace) / "service.log", "wb") as log:
+            if args.front == "nginx":
+                server = running_service(bundle_dir, options, Ports(*free_ports()),
+                                         address="127.0.0.1", log=log, say=lambda line: None)
+            else:
+                repository = Path(workspace) / "repository"
+                write_model_repository(bundle_dir, repository, options)
+                server = TritonServer(repository, Ports(*free_ports()), address="127.0.0.1",
+                                      log=log)
+            with server as running:
+                port = running.ports.http if args.protocol == "http" else running.ports.grpc
+                record["results"] = run_load(f"127.0.0.1:{port}", args.protocol, args.clients,
+                                             args.seconds, args.batch)
     record["load_average_end"] = load_average()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     partial = args.out.with_suffix(".partial")

@@ -19,6 +19,7 @@ import click
 from matt.cli.options import seed_option
 from matt.cli_common import matt_command, run_cli
 from matt.errors import InputError
+from matt.evaluation.defenses import DEFENSES
 from matt.evaluation.evaluate import EvalRequest, check_names, evaluate
 from matt.evaluation.profiles import PROFILES
 from matt.evaluation.report import console_table
@@ -81,8 +82,8 @@ def parse_budgets(text: str | None) -> tuple[int, ...] | None:
                                               "eot-square:p_init=0.05,eot_samples=10 "
                                               "(default: the profile's)")
 @click.option("--defenses", default=None,
-              help="comma-separated: none,at,smoothing,noise,disco,disco-ensemble,matt,matt-at,"
-                   "remote (default: the profile's; with --url: remote)")
+              help=f"comma-separated: {','.join(DEFENSES)} (default: the profile's; with "
+                   "--url: remote)")
 @click.option("--budgets", default=None, help="query budgets, e.g. 200,1000,2500")
 @click.option("--n-images", type=int, default=None, help="evaluation images per cell")
 @click.option("--chunk", type=int, default=None,
