@@ -239,12 +239,14 @@ class Evaluator:
         images = self.eval_set.images[indices]
         labels = self.eval_set.labels[indices].astype(np.int64)
         started = time.perf_counter()
-        traces = attack.attack_batch(target, images, labels,
-                                     threat=self.plan.threat(attack.norm),
-                                     budgets=self.plan.budgets, seed=seed)
+        top = max(self.plan.budgets)
+        with tqdm(total=len(indices) * top, desc=f"{attack_name} vs {setting.label}",
+                  unit="query", unit_scale=True, leave=False, mininterval=5) as bar:
+            traces = attack.attack_batch(QueryProgress(target, bar), images, labels,
+                                         threat=self.plan.threat(attack.norm),
+                                         budgets=self.plan.budgets, seed=seed)
         offline = judge_offline_batch(target, traces, labels, self.plan.fresh_queries)
         seconds = (time.perf_counter() - started) / len(indices)
-        top = max(self.plan.budgets)
         return [ImageRecord(index, trace.queries_used, trace.first_wrong_query, verdicts,
                             float(trace.candidate_margins.get(top, np.nan)), seconds)
                 for index, trace, verdicts in zip(indices, traces, offline, strict=True)]
@@ -263,3 +265,19 @@ class Evaluator:
         return ImageRecord(index, trace.queries_used, trace.first_wrong_query, offline,
                            float(trace.candidate_margins.get(top, np.nan)),
                            time.perf_counter() - started)
+
+
+class QueryProgress:
+    """A target that counts the queries of a batched cell on a progress bar (a cell's image
+    bar moves only when the whole batch ends, often half an hour later). The bar's total is
+    every image's whole budget; images lost early never spend theirs."""
+
+    def __init__(self, target: Target, bar: tqdm) -> None:
+        self.target, self.bar = target, bar
+        self.name, self.randomized = target.name, target.randomized
+        self.num_classes = target.num_classes
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        answers = self.target.predict(images)
+        self.bar.update(len(images))
+        return answers

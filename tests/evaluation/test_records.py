@@ -138,3 +138,24 @@ def test_wilson_interval_brackets_the_rate_and_narrows_with_more_images():
     low_big, high_big = wilson_interval(700, 1000)
     assert low < low_big < 0.7 < high_big < high
     assert wilson_interval(0, 20)[0] == 0.0 and wilson_interval(20, 20)[1] == 1.0
+
+
+def test_query_progress_counts_every_query_a_batched_cell_sends(tiny_cnn, correct_images):
+    """The per-query bar of a batched cell: every row sent is counted once, answers unchanged."""
+    import io
+
+    from tqdm import tqdm
+
+    from matt.evaluation.runner import QueryProgress
+
+    images, labels = correct_images
+    attack = build_attack("square", "fmnist")
+    target = CnnTarget(tiny_cnn, noise=0.05, seed=0)
+    with tqdm(total=6 * BUDGETS[-1], file=io.StringIO()) as bar:
+        counted = QueryProgress(target, bar)
+        traces = attack.attack_batch(counted, images[:6], labels[:6].astype(np.int64),
+                                     threat=default_threat("fmnist", "linf"), budgets=BUDGETS,
+                                     seed=0)
+        assert bar.n == sum(trace.queries_used for trace in traces) > 6
+    assert (counted.name, counted.randomized, counted.num_classes) == (
+        target.name, target.randomized, target.num_classes)
