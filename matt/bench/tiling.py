@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from matt.bench.machine import ForeignLoad, load_average, machine_info, quiet_verdict, run_context
 from matt.core import PatchPlan
+from matt.core.stats import wilson_interval
 from matt.errors import InputError, SpecError
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ CHOICE_MEAN_DIFF = 1e-4
 """The shipped bundles' rule: the smallest halo whose mean |diff| from exact is below this."""
 FIDELITY_BOUND = 1e-3
 """Default bound on mean |diff| from exact purification for the plan chosen by measurement."""
-Z_95 = 1.959964
 METHOD = {
     "backend": "torch on the CPU (Pipeline.from_weights), every pool member",
     "draws": "one seeded draw stream per halo, the same seed: the same purifier per patch",
@@ -227,20 +227,10 @@ def _row(plan: PatchPlan, tally: _Tally, exact: _Tally, exact_plan: PatchPlan,
         "max_abs_diff": tally.max_diff, "mean_abs_diff": tally.abs_diff_sum / tally.values,
         "share_over_grey_level": tally.over_grey / tally.values,
         "accuracy": tally.correct / tally.images, "images": tally.images,
-        "accuracy_interval": wilson_interval(tally.correct, tally.images),
+        "accuracy_interval": list(wilson_interval(tally.correct, tally.images)),
         "macs_per_image_pixel": ratio * macs,
     }
 
-
-def wilson_interval(successes: int, trials: int, z: float = Z_95) -> list[float]:
-    """The Wilson score interval of a proportion (95 % by default)."""
-    if trials < 1:
-        return [0.0, 1.0]
-    p = successes / trials
-    scale = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / scale
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / scale
-    return [max(0.0, centre - half), min(1.0, centre + half)]
 
 
 def choose_plan(rows: list[dict[str, Any]], bound: float) -> dict[str, Any]:

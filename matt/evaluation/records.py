@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from matt.attacks import QueryTrace, Target
+from matt.core.stats import wilson_interval
 
 
 @dataclass
@@ -108,16 +109,6 @@ def judge_offline_batch(target: Target, traces: Sequence[QueryTrace], labels: np
         verdicts.append(verdict)
     return verdicts
 
-
-def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval of a binomial proportion (95 % by default)."""
-    if trials == 0:
-        return (0.0, 1.0)
-    phat = successes / trials
-    denominator = 1 + z**2 / trials
-    centre = (phat + z**2 / (2 * trials)) / denominator
-    half = z * np.sqrt(phat * (1 - phat) / trials + z**2 / (4 * trials**2)) / denominator
-    return (max(0.0, float(centre - half)), min(1.0, float(centre + half)))
 
 
 @dataclass

@@ -189,7 +189,20 @@ def test_the_accuracy_interval_holds_the_accuracy_and_narrows_with_images():
     assert low < 0.95 < high <= 1.0
     wide, narrow = wilson_interval(10, 20), wilson_interval(500, 1000)
     assert narrow[1] - narrow[0] < wide[1] - wide[0]
-    assert wilson_interval(0, 0) == [0.0, 1.0]
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("images", [1, 4, 7, 20, 1000])
+def test_a_rate_of_zero_or_one_lies_inside_its_own_interval(images):
+    """With 4 images all right the upper end once computed to 1 - 1e-16, and the tiling rule
+    judged every row outside the exact tiling's interval ("no row passes")."""
+    from matt.bench.tiling import choose_plan, wilson_interval
+
+    assert wilson_interval(images, images)[1] == 1.0 and wilson_interval(0, images)[0] == 0.0
+    interval = list(wilson_interval(images, images))
+    rows = [{**_plan_row(32, 7, 100.0, 0.0, 1.0, exact=True), "accuracy_interval": interval},
+            {**_plan_row(32, 0, 50.0, 2e-4, 1.0), "accuracy_interval": interval}]
+    assert choose_plan(rows, 1e-3)["chosen"]["halo"] == 0
 
 
 def _plan_row(patch, halo, macs, diff, accuracy, exact=False):
