@@ -1,6 +1,6 @@
 #!/bin/bash
 # issue 12: the served default (make serve = matt-serve, shipped cifar10) attacked over HTTP, the cifar10 set.
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." && mkdir -p runs/logs
 .venv/bin/matt-serve > runs/logs/served6-server.log 2>&1 &
 server=$!
 for i in $(seq 60); do grep -q "matt-serve: ready" runs/logs/served6-server.log && break; sleep 1; done
