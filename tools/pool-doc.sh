@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # tools/pool-doc.sh DATASET RUN_DIR WEIGHTS OUT: a pool's document from its own run and commands.
 # The header (mixes, architectures, recipe) is read from the members' provenance.
+# DIVERSITY_IMAGES (default 500): held-out images for ν; 224-pixel pools need far fewer.
+# DIVERSITY_CONFIDENCE (default 0.9): the confidence a held-out crop needs (the pool's --confidence).
 set -euo pipefail
 if [ $# -ne 4 ]; then echo "usage: tools/pool-doc.sh DATASET RUN_DIR WEIGHTS OUT" >&2; exit 2; fi
 D=$1; RUN=$2; W=$3; OUT=$4
@@ -12,6 +14,7 @@ TMP=$(mktemp "$OUT.XXXXXX")
 trap 'rm -f "$TMP"' EXIT
 {
 $B/python - "$D" "$RUN" "$W" <<'PY'
+import os
 import sys
 from pathlib import Path
 
@@ -51,7 +54,7 @@ print(provenance[0]["command"] + "   # once per core, on the same --run-dir")
 chosen = f" --members {','.join(members)}" if left_out else ""
 print(f"matt-train bundle --classifier runs/classifier-{dataset}/classifier.pt --pool-dir {run}"
       f"{chosen} --patch {weights.tiling.patch} --halo {weights.tiling.halo} -o {weights_path}")
-print(f"matt-train table {run}\nmatt-train diversity {weights_path} --eval-count 500 --threads 1")
+print(f"matt-train table {run}\nmatt-train diversity {weights_path} --eval-count {os.environ.get('DIVERSITY_IMAGES', '500')} --confidence {os.environ.get('DIVERSITY_CONFIDENCE', '0.9')} --threads 1")
 print(f"matt-train curves {run} -o docs/pool-{dataset}-curves.png")
 print("```")
 PY
@@ -70,7 +73,7 @@ echo '## Diversity (`matt-train diversity`)'
 echo
 echo 'ν(i, j): mean |m_i(x) − m_j(x)| over held-out images, in [0, 1] pixel units.'
 echo
-$B/matt-train diversity "$W" --eval-count 500 --threads 1 | tail -n +2
+$B/matt-train diversity "$W" --eval-count "${DIVERSITY_IMAGES:-500}" --confidence "${DIVERSITY_CONFIDENCE:-0.9}" --threads 1 | tail -n +2
 } > "$TMP"
 mv "$TMP" "$OUT"
 trap - EXIT

@@ -409,8 +409,10 @@ def evaluate(weights_path: Path, eval_count: int | None, seed: int, confidence: 
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True)
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--confidence", type=float, default=0.9, show_default=True,
+              help="cifar10, imagenet: softmax confidence a held-out crop needs.")
 def diversity(weights_path: Path, eval_count: int, seed: int, threads: int,
-              data_dir: Path | None) -> None:
+              data_dir: Path | None, confidence: float) -> None:
     """The pool's pairwise output distance ν on held-out images, as a markdown matrix."""
     from matt.formats.weights import load_weights
     from matt.training.diversity import diversity_table, pairwise_distance
@@ -421,7 +423,7 @@ def diversity(weights_path: Path, eval_count: int, seed: int, threads: int,
     weights = load_weights(weights_path)
     dataset = "fmnist" if weights.dataset.startswith("fmnist") else weights.dataset
     data = _load_sources(dataset, weights.build_classifier(), 0, eval_count, seed, data_dir,
-                         0.9)
+                         confidence)
     images = torch.cat([images for images, _ in data.held_out.values()])
     distances = pairwise_distance(weights.build_pool(), images)
     click.echo(f"{weights_path}: {len(images)} held-out images")
