@@ -232,7 +232,6 @@ def _row(plan: PatchPlan, tally: _Tally, exact: _Tally, exact_plan: PatchPlan,
     }
 
 
-
 def choose_plan(rows: list[dict[str, Any]], bound: float) -> dict[str, Any]:
     """The cheapest row (MACs per image pixel, then the smaller mean |diff|: a row of the
     frontier) with mean |diff| <= bound and clean accuracy inside the 95 % interval of the

@@ -45,6 +45,13 @@ def seed_option(default: int | None = None) -> Callable[[F], F]:
                         show_default=default is not None, help=text)
 
 
+def confidence_option() -> Callable[[F], F]:
+    """``--confidence``: the softmax confidence a held-out crop of a photograph needs (cifar10
+    and imagenet label their held-out crops with the classifier; fmnist ignores it)."""
+    return click.option("--confidence", type=float, default=0.9, show_default=True,
+                        help="cifar10, imagenet: softmax confidence a held-out crop needs.")
+
+
 def weights_option(default: str) -> Callable[[F], F]:
     """``--weights W``: a ``weights.pt`` path or the name of a shipped one."""
     return click.option("--weights", default=None, metavar="WEIGHTS",

@@ -110,7 +110,6 @@ def judge_offline_batch(target: Target, traces: Sequence[QueryTrace], labels: np
     return verdicts
 
 
-
 @dataclass
 class CellSummary:
     """Robust accuracy of one attack against one defense, by budget, under both rules."""

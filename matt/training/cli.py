@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import torch
 
-from matt.cli.options import seed_option, threads_option
+from matt.cli.options import confidence_option, seed_option, threads_option
 from matt.cli_common import matt_group, run_cli
 from matt.errors import InputError
 from matt.formats.weights import Provenance, git_revision, sha256_of
@@ -270,8 +270,7 @@ def _classifier_for(dataset: str, path: Path) -> ClassifierFile:
               help="Training images attacked once per white-box family (FGSM, PGD, BIM).")
 @click.option("--eval-count", type=int, default=1000, show_default=True,
               help="Held-out images (confident crops of held-out photos on cifar10).")
-@click.option("--confidence", type=float, default=0.9, show_default=True,
-              help="cifar10: softmax confidence a held-out crop needs.")
+@confidence_option()
 @seed_option(0)
 @threads_option(2)
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
@@ -378,7 +377,7 @@ def bundle(classifier_path: Path, pool_dir: Path, members: str, patch: int, halo
               help="fmnist: test images (default all 10 000); cifar10: confident crops "
                    "(default 500); imagenet: confident crops (default 8).")
 @seed_option(0)
-@click.option("--confidence", type=float, default=0.9, show_default=True)
+@confidence_option()
 @threads_option(2)
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
 def evaluate(weights_path: Path, eval_count: int | None, seed: int, confidence: float,
@@ -409,8 +408,7 @@ def evaluate(weights_path: Path, eval_count: int | None, seed: int, confidence: 
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True)
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
-@click.option("--confidence", type=float, default=0.9, show_default=True,
-              help="cifar10, imagenet: softmax confidence a held-out crop needs.")
+@confidence_option()
 def diversity(weights_path: Path, eval_count: int, seed: int, threads: int,
               data_dir: Path | None, confidence: float) -> None:
     """The pool's pairwise output distance ν on held-out images, as a markdown matrix."""
