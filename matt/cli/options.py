@@ -10,10 +10,12 @@ from typing import Any, TypeVar
 
 import click
 
+from matt.assets import SHIPPED_NAMES
+
 F = TypeVar("F", bound=Callable[..., Any])
 Decorator = Callable[[F], F]
 
-SHIPPED = "cifar10, fmnist, fmnist-at"
+SHIPPED = ", ".join(SHIPPED_NAMES)
 
 
 def option_group(*options: Callable[[F], F]) -> Callable[[F], F]:

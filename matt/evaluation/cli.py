@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from matt.assets import POOLS
 from matt.cli.options import seed_option
 from matt.cli_common import matt_command, run_cli
 from matt.errors import InputError
@@ -68,7 +69,8 @@ def parse_budgets(text: str | None) -> tuple[int, ...] | None:
 
 @matt_command("matt-eval", needs="eval")
 @click.option("--bundle", default="fmnist", show_default=True,
-              help="fmnist | cifar10 (shipped weights) | a weights.pt | an exported bundle folder")
+              help=f"{' | '.join(POOLS)} (shipped weights) | a weights.pt | an exported bundle "
+                   "folder")
 @click.option("--runtime-bundle", default=None,
               help="a bundle exported from the --bundle weights: MATT runs on ONNX Runtime, as "
                    "deployed, while the torch baselines use the weights")
@@ -137,7 +139,7 @@ def cmd(bundle: str, runtime_bundle: str | None, at_weights: str | None, profile
                                               budgets=parse_budgets(budgets), n_images=n_images,
                                               chunk=chunk,
                                               k_images=k_images, patch_images=patch_images)
-    name = Path(bundle).stem if bundle not in ("fmnist", "cifar10") else bundle
+    name = bundle if bundle in POOLS else Path(bundle).stem
     output = output or Path("runs/eval") / f"{name}-{profile}"
     request = EvalRequest(
         bundle=bundle, profile=chosen, output=output,

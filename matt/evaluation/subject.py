@@ -14,11 +14,9 @@ from typing import Any
 
 from torch import nn
 
-from matt.assets import WEIGHTS_DIR
+from matt.assets import POOLS, WEIGHTS_DIR
 from matt.errors import InputError
 from matt.formats.weights import WeightsFile, load_weights, sha256_of
-
-SHIPPED = ("fmnist", "cifar10")
 
 
 @dataclass
@@ -137,7 +135,7 @@ def _attach_runtime_bundle(subject: EvalSubject, folder: Path) -> None:
 
 def _resolve(bundle: str, at_weights: str | None) -> EvalSubject:
     at_path = Path(at_weights) if at_weights else None
-    if bundle in SHIPPED:
+    if bundle in POOLS:
         path = WEIGHTS_DIR / f"{bundle}.pt"
         if not path.is_file():
             raise InputError(f"--bundle {bundle}: the shipped weights {path} are not there yet; "
@@ -151,7 +149,7 @@ def _resolve(bundle: str, at_weights: str | None) -> EvalSubject:
         return _from_weights(path, at_path)
     if (path / "manifest.json").is_file():
         return _from_bundle(path, at_path)
-    raise InputError(f"--bundle {bundle!r} is neither {' nor '.join(SHIPPED)}, a weights.pt file "
+    raise InputError(f"--bundle {bundle!r} is neither {' nor '.join(POOLS)}, a weights.pt file "
                      "nor a bundle folder with manifest.json")
 
 

@@ -62,3 +62,15 @@ def test_a_runtime_bundle_of_other_weights_is_refused(tmp_path):
         resolve_subject(str(second), runtime_bundle=str(tmp_path / "bundle"))
     with pytest.raises(InputError, match=r"no manifest\.json"):
         resolve_subject(str(first), runtime_bundle=str(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["cifar10", "fmnist", "imagenet"])
+def test_every_shipped_pool_is_a_bundle_name(name):
+    """``--bundle imagenet`` works like the other shipped names (it was refused once)."""
+    from matt.assets import POOLS, shipped_weights
+
+    assert name in POOLS
+    subject = resolve_subject(name)
+    assert subject.dataset == name
+    assert subject.weights is not None and subject.weights_sha256 is not None
+    assert subject.sources["weights"].startswith(str(shipped_weights(name)))
