@@ -197,6 +197,25 @@ def _no_attack_section(no_attack: Mapping[str, Any], low: int, high: int) -> str
             + _markdown_table(header, rows))
 
 
+def _cost_section(results: Mapping[str, Any]) -> str:
+    """Queries and wall time per cell: what an evaluation of this size costs on this machine."""
+    rows = []
+    for attack, by_defense in results["robust_accuracy"].items():
+        for defense, cell in by_defense.items():
+            seconds = float(cell.get("seconds", 0.0))
+            if not cell["n_images"] or "mean_queries" not in cell:
+                continue
+            queries = cell["n_images"] * cell["mean_queries"]
+            rate = f"{queries / seconds:,.0f}" if seconds > 0 else "–"
+            rows.append([attack_title(attack), defense, str(cell["n_images"]),
+                         f"{queries:,.0f}", f"{seconds / 60:,.1f}", rate])
+    header = ["Attack", "Defense", "images", "queries", "minutes", "queries/s"]
+    return ("## Cost per cell\n\nQueries sent and wall time of the attack and the offline "
+            "check, summed over the cell's images (a batched cell's time is its batches'); "
+            f"{results.get('torch_threads', '?')} thread(s), on the machine above, with "
+            "whatever else ran beside it.\n\n" + _markdown_table(header, rows))
+
+
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -241,6 +260,7 @@ def render_markdown(results: Mapping[str, Any], figures: Mapping[str, str]) -> s
               f"{results['profile']['clean_repeats']} passes for random defenses."]
     if results.get("all_budgets_note"):
         parts += ["", results["all_budgets_note"]]
+    parts += ["", _cost_section(results)]
     for title, name in figures.items():
         parts += ["", f"## {title}", "", f"![{title}]({name})"]
     return "\n".join(parts) + "\n"

@@ -47,3 +47,15 @@ def test_readme_title_says_quick_profile_only_when_it_ran_unchanged():
     import json
 
     assert profile_title(json.loads(json.dumps(asdict(PROFILES["paper"])))) == "paper profile"
+
+
+def test_the_report_states_each_cells_queries_and_their_rate():
+    results = _results((50,), asdict(PROFILES["quick"]))
+    fast = {**results["robust_accuracy"]["square"]["none"], "mean_queries": 30.0, "seconds": 2.0}
+    slow = {**fast, "seconds": 0.0}
+    results["robust_accuracy"]["square"] = {"none": fast, "matt": slow}
+    section = render_markdown(results, {}).split("## Cost per cell")[1]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| Square")]
+    assert [row[1] for row in rows] == ["none", "matt"]
+    assert rows[0][2:] == ["4", "120", "0.0", "60 |"]  # 4 images × 30 queries in 2 s
+    assert rows[1][-1] == "– |"  # no time recorded: no rate invented
