@@ -113,7 +113,7 @@ def disco_member(subject: EvalSubject) -> int:
         return 0
     for index, member in enumerate(subject.weights.pool):
         attack = member.provenance.get("attack")
-        if isinstance(attack, dict) and str(attack.get("name", "")).split("+")[0] == "pgd":
+        if isinstance(attack, dict) and "pgd" in str(attack.get("name", "")).split("+"):
             return index
     return 0
 
@@ -124,8 +124,15 @@ def _disco_pad(subject: EvalSubject) -> int:
 
 
 def _disco(subject: EvalSubject, setting: DefenseSetting) -> TargetFactory:
+    member, pad = disco_member(subject), _disco_pad(subject)
+    if subject.bundle_dir is not None:
+        # With --runtime-bundle the member runs on ONNX Runtime like MATT (several times
+        # faster than torch eager): one window per image, the whole image with a halo of
+        # ``pad``, which is purify_whole's edge-replicated padding.
+        pipeline = subject.whole_image_pipeline(member, pad)
+        return lambda seed: PipelineTarget(setting.label, pipeline)
+    defense = DiscoDeterministic(subject.pool[member], pad)
     classifier = subject.classifier
-    defense = DiscoDeterministic(subject.pool[disco_member(subject)], _disco_pad(subject))
     return lambda seed: TorchTarget(setting.label, classifier, defense, subject.num_classes)
 
 

@@ -78,6 +78,17 @@ class EvalSubject:
             self._pipelines[key] = self._load_pipeline(*key)
         return self._pipelines[key]
 
+    def whole_image_pipeline(self, member: int, halo: int) -> Any:
+        """One purifier on the whole image through the runtime bundle (DISCO as deployed):
+        a single window, the image padded by ``halo`` replicated edge pixels."""
+        from matt.runtime import Pipeline
+
+        if self.bundle_dir is None:
+            raise InputError("a whole-image runtime pipeline needs --runtime-bundle")
+        side = max(self.input_shape[1:])
+        return Pipeline.load(self.bundle_dir, backend="onnxruntime", pool=[member], patch=side,
+                             halo=halo, fused="off")
+
     def _load_pipeline(self, adversarially_trained: bool, pool: int | None,
                        patch: int | None) -> Any:
         from matt.runtime import Pipeline

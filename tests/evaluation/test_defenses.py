@@ -54,3 +54,27 @@ def test_missing_adversarially_trained_weights_named(tiny_weights_path):
 def test_unknown_bundle_is_refused(tmp_path):
     with pytest.raises(InputError, match="neither"):
         resolve_subject(str(tmp_path / "nothing-here"))
+
+
+def test_disco_runs_on_the_runtime_bundle_as_the_torch_reference_does(tmp_path):
+    """With --runtime-bundle DISCO is the PGD-trained member on ONNX Runtime, one whole-image
+    window: the same answers as the torch reference (purify_whole), within export parity."""
+    from matt.export import export_bundle
+    from matt.training.weights import save_weights
+    from matt.evaluation.defenses import disco_member
+    from matt.evaluation.targets import PipelineTarget
+    from tests.conftest import make_weights
+
+    weights = make_weights(channels=1, size=28, pool_size=3, dataset="fmnist")
+    weights.pool[2].provenance["attack"] = {"name": "traces+pgd"}  # PGD inside a mix
+    path = save_weights(weights, tmp_path / "fmnist.pt")
+    export_bundle(path, tmp_path / "bundle")
+    runtime = resolve_subject(str(path), runtime_bundle=str(tmp_path / "bundle"))
+    reference = resolve_subject(str(path))
+    assert disco_member(runtime) == 2
+    served = build_defense(runtime, DefenseSetting("disco"))(0)
+    torch_ref = build_defense(reference, DefenseSetting("disco"))(0)
+    assert isinstance(served, PipelineTarget) and not served.randomized
+    images = np.random.default_rng(3).random((6, 1, 28, 28), dtype=np.float32)
+    np.testing.assert_allclose(served.predict(images), torch_ref.predict(images), atol=1e-4)
+    np.testing.assert_array_equal(served.predict(images), served.predict(images))
