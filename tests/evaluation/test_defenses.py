@@ -59,10 +59,10 @@ def test_unknown_bundle_is_refused(tmp_path):
 def test_disco_runs_on_the_runtime_bundle_as_the_torch_reference_does(tmp_path):
     """With --runtime-bundle DISCO is the PGD-trained member on ONNX Runtime, one whole-image
     window: the same answers as the torch reference (purify_whole), within export parity."""
-    from matt.export import export_bundle
-    from matt.training.weights import save_weights
     from matt.evaluation.defenses import disco_member
     from matt.evaluation.targets import PipelineTarget
+    from matt.export import export_bundle
+    from matt.training.weights import save_weights
     from tests.conftest import make_weights
 
     weights = make_weights(channels=1, size=28, pool_size=3, dataset="fmnist")
