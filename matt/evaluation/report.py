@@ -99,6 +99,21 @@ def profile_title(profile: Mapping[str, Any]) -> str:
     return f"{name} profile with {', '.join(changed)} overridden"
 
 
+def _short(results: Mapping[str, Any], cell: Mapping[str, Any]) -> str:
+    """`` (n = k)`` after a figure whose cell holds fewer images than the evaluation set (a
+    partial run): rates over different images are not the same measurement."""
+    total, count = results.get("n_images"), cell["n_images"]
+    return f" (n = {count})" if total and count < total else ""
+
+
+def short_cells(results: Mapping[str, Any]) -> list[str]:
+    """``attack × defense: k / N`` for every cell a partial run has not finished."""
+    total = results.get("n_images")
+    return [f"{attack_title(attack)} × {defense}: {cell['n_images']} / {total}"
+            for attack, by_defense in results["robust_accuracy"].items()
+            for defense, cell in by_defense.items() if total and cell["n_images"] < total]
+
+
 def table_rows(results: Mapping[str, Any], rule: str) -> list[list[str]]:
     """Rows of the Table 2 layout: defense, clean accuracy, then low / high budget per attack."""
     budgets = [int(b) for b in results["budgets"]]
@@ -113,7 +128,8 @@ def table_rows(results: Mapping[str, Any], rule: str) -> list[list[str]]:
             if not cell or cell["n_images"] == 0:
                 row.append("–")
                 continue
-            row.append(_budget_cell(cell[rule], low, high, cell.get(f"{rule}_interval")))
+            row.append(_budget_cell(cell[rule], low, high, cell.get(f"{rule}_interval"))
+                       + _short(results, cell))
         rows.append(row)
     return rows
 
@@ -140,7 +156,7 @@ def three_numbers(results: Mapping[str, Any]) -> tuple[list[str], list[list[str]
                 continue
             row += [_with_interval(cell[rule][str(high)],
                                    cell.get(f"{rule}_interval", {}).get(str(high)))
-                    for rule in ("online", "offline")]
+                    + _short(results, cell) for rule in ("online", "offline")]
             tried = [(1, cell)] + [
                 (_eot_samples(results, name), robust[name][defense]) for name in robust
                 if attack_base_name(name) == f"eot-{attack_base_name(attack)}"
@@ -149,7 +165,7 @@ def three_numbers(results: Mapping[str, Any]) -> tuple[list[str], list[list[str]
                 samples, best = min(tried, key=lambda item: item[1]["online"][str(high)])
                 row.append(_with_interval(best["online"][str(high)],
                                           best.get("online_interval", {}).get(str(high)))
-                           + f" (M={samples})")
+                           + f" (M={samples})" + _short(results, best))
             else:
                 row.append("–")
         rows.append(row)
@@ -244,6 +260,7 @@ def render_markdown(results: Mapping[str, Any], figures: Mapping[str, str]) -> s
     if not results.get("complete", True):
         parts.append("- **partial**: the run stopped at its time limit; rerun the same command "
                      "to resume from the checkpoints")
+        parts += [f"  - not finished: {line}" for line in short_cells(results)]
     header3, rows3 = three_numbers(results)
     if len(header3) > 1:
         parts += ["", f"## Three numbers per defense (%), {high} queries, Wilson 95 % intervals",

@@ -59,3 +59,16 @@ def test_the_report_states_each_cells_queries_and_their_rate():
     assert [row[1] for row in rows] == ["none", "matt"]
     assert rows[0][2:] == ["4", "120", "0.0", "60 |"]  # 4 images × 30 queries in 2 s
     assert rows[1][-1] == "– |"  # no time recorded: no rate invented
+
+
+def test_a_partial_record_names_its_short_cells_and_marks_their_figures():
+    results = _results((50,), asdict(PROFILES["quick"]))
+    results.update(n_images=4, complete=False)
+    results["robust_accuracy"]["square"]["matt"] = {
+        **results["robust_accuracy"]["square"]["matt"], "n_images": 2}
+    markdown = render_markdown(results, {})
+    assert "  - not finished: Square × matt: 2 / 4" in markdown
+    assert "none: " not in markdown.split("**partial**")[1].split("\n\n")[0]  # complete cell
+    matt_row = next(line for line in markdown.splitlines() if line.startswith("| MATT"))
+    none_row = next(line for line in markdown.splitlines() if line.startswith("| None"))
+    assert "(n = 2)" in matt_row and "(n = " not in none_row
