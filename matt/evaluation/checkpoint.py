@@ -7,8 +7,10 @@ its results in and says so.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +60,44 @@ class CellCheckpoint:
         payload = {"fingerprint": self.fingerprint, "values": self.values,
                    "images": {str(k): r.to_dict() for k, r in sorted(self.records.items())}}
         write_atomic(self.path, json.dumps(payload, indent=1))
+
+
+DEFAULT_CHECKPOINTS = Path("runs/eval-checkpoints")
+
+
+def recorded_checkpoints(results: dict[str, Any]) -> Path | None:
+    """The checkpoint folder a ``results.json`` was written from: its ``checkpoints`` field,
+    else read off its command line (records before the field), else ``None``."""
+    if results.get("checkpoints"):
+        return Path(str(results["checkpoints"]))
+    try:
+        words = shlex.split(str(results.get("command", "")))
+    except ValueError:
+        return None
+    options = dict(itertools.pairwise(words))
+    if "--checkpoints" in options:
+        return Path(options["--checkpoints"])
+    output = options.get("-o") or options.get("--output")
+    return DEFAULT_CHECKPOINTS / Path(output).name if output else None
+
+
+def check_record_folder(output: Path, checkpoints: Path, overwrite: bool = False) -> None:
+    """Refuse to overwrite a record another run wrote. A folder holding ``results.json`` is
+    rewritten only by a run resuming the same checkpoints (which only adds to it) or when
+    ``overwrite`` is asked.
+
+    Raises:
+        InputError: the folder holds another run's record.
+    """
+    existing = output / "results.json"
+    if overwrite or not existing.is_file():
+        return
+    try:
+        recorded = recorded_checkpoints(json.loads(existing.read_text()))
+    except (OSError, ValueError):
+        recorded = None
+    if recorded is not None and recorded.resolve() == checkpoints.resolve():
+        return
+    hint = f"resume it with --checkpoints {recorded}, " if recorded is not None else ""
+    raise InputError(f"-o {output} holds another run's record (checkpoints "
+                     f"{recorded or 'unknown'}); {hint}choose another -o, or pass --overwrite")

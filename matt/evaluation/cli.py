@@ -109,13 +109,16 @@ def parse_budgets(text: str | None) -> tuple[int, ...] | None:
               help="results folder [default: runs/eval/<bundle>-<profile>]")
 @click.option("--checkpoints", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="checkpoint folder [default: runs/eval-checkpoints/<output name>]")
+@click.option("--overwrite", is_flag=True,
+              help="replace a record in -o that other checkpoints wrote (a resume of the same "
+                   "checkpoints needs no flag)")
 def cmd(bundle: str, runtime_bundle: str | None, at_weights: str | None, profile: str,
         attacks: str | None,
         defenses: str | None, budgets: str | None, n_images: int | None, chunk: int | None,
         k_images: int | None, patch_images: int | None, seed: int | None,
         url: str | None, protocol: str, eps_linf: float | None, eps_l2: float | None,
         time_limit: float | None, threads: int, figures: bool, output: Path | None,
-        checkpoints: Path | None) -> None:
+        checkpoints: Path | None, overwrite: bool) -> None:
     """Robust accuracy (Table 2) and Figures 5, 6 and 11 for one bundle."""
     if threads < 1:
         raise InputError(f"--threads must be >= 1, got {threads}")
@@ -147,7 +150,7 @@ def cmd(bundle: str, runtime_bundle: str | None, at_weights: str | None, profile
         command=shlex.join(["matt-eval", *sys.argv[1:]]), at_weights=at_weights, seed=seed,
         url=url, protocol=protocol, eps_linf=eps_linf, eps_l2=eps_l2,
         time_limit_s=None if time_limit is None else 60 * time_limit, figures=figures,
-        runtime_bundle=runtime_bundle)
+        runtime_bundle=runtime_bundle, overwrite=overwrite)
     results = evaluate(request)
     click.echo(f"{'complete' if results['complete'] else 'partial (rerun to resume)'}: "
                f"{output}/README.md, results.json")

@@ -18,6 +18,7 @@ import torch
 from matt.attacks import ATTACKS, attack_base_name, build_attack, default_threat
 from matt.errors import InputError
 from matt.evaluation import figures
+from matt.evaluation.checkpoint import check_record_folder
 from matt.evaluation.dataset import EvalSet, clean_test_set, evaluation_set
 from matt.evaluation.defenses import DEFENSES, DefenseSetting, build_defense
 from matt.evaluation.profiles import EvalProfile, patch_sizes, pool_sizes
@@ -49,6 +50,7 @@ class EvalRequest:
         time_limit_s: stop (resumably) after this long.
         figures: draw Figures 5, 6 and 11.
         runtime_bundle: a bundle exported from ``bundle``'s weights: MATT on ONNX Runtime.
+        overwrite: replace a record in ``output`` that other checkpoints wrote.
     """
 
     bundle: str
@@ -65,10 +67,12 @@ class EvalRequest:
     time_limit_s: float | None = None
     figures: bool = True
     runtime_bundle: str | None = None
+    overwrite: bool = False
 
 
 def evaluate(request: EvalRequest) -> dict[str, Any]:
     """Run the request; write results and figures; return the results dictionary."""
+    check_record_folder(request.output, request.checkpoints, request.overwrite)
     started = time.monotonic()
     deadline = started + request.time_limit_s if request.time_limit_s else None
     profile = request.profile
@@ -176,6 +180,7 @@ def _results(request: EvalRequest, subject: EvalSubject, eval_set: EvalSet, plan
         robust.setdefault(attack, {})[setting.label] = summary.to_dict()
     return {
         "command": request.command,
+        "checkpoints": str(request.checkpoints),
         "git_revision": source_revision(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": machine_description(),

@@ -50,3 +50,28 @@ def test_an_override_after_a_comma_continues_the_previous_attack():
     attack = build_attack(specs[0], "fmnist")
     assert (attack.p_init, attack.eot_samples) == (0.05, 10)
     assert attack_specs(None) is None
+
+
+def test_a_committed_record_is_not_overwritten_by_another_run(monkeypatch, capsys, tmp_path):
+    """A folder with results.json is rewritten only by a resume of its own checkpoints."""
+    import json
+
+    from matt.errors import InputError
+    from matt.evaluation.checkpoint import check_record_folder
+
+    record = tmp_path / "record"
+    record.mkdir()
+    command = f"matt-eval --bundle fmnist -o {record} --checkpoints {record}/checkpoints"
+    (record / "results.json").write_text(json.dumps({"command": command}))
+    before = (record / "results.json").read_text()
+    code, err = _run(monkeypatch, capsys, "--bundle", "fmnist", "-o", str(record))
+    assert code == 2 and err.startswith("error: -o ") and "another run's record" in err
+    assert f"--checkpoints {record}/checkpoints" in err and len(err.strip().splitlines()) == 1
+    assert (record / "results.json").read_text() == before
+    check_record_folder(record, record / "checkpoints")  # the same checkpoints: a resume
+    check_record_folder(record, tmp_path / "elsewhere", overwrite=True)
+    (record / "results.json").write_text(json.dumps({"checkpoints": str(tmp_path / "c")}))
+    check_record_folder(record, tmp_path / "c")  # the field wins over the command line
+    with pytest.raises(InputError, match="another run's record"):
+        check_record_folder(record, record / "checkpoints")
+    check_record_folder(tmp_path / "new", tmp_path / "any")  # no record yet: nothing to guard
