@@ -20,6 +20,7 @@ from matt.assets import POOLS
 from matt.cli.options import seed_option
 from matt.cli_common import matt_command, run_cli
 from matt.errors import InputError
+from matt.evaluation.checkpoint import DEFAULT_CHECKPOINTS
 from matt.evaluation.defenses import DEFENSES
 from matt.evaluation.evaluate import EvalRequest, check_names, evaluate
 from matt.evaluation.profiles import PROFILES
@@ -146,7 +147,7 @@ def cmd(bundle: str, runtime_bundle: str | None, at_weights: str | None, profile
     output = output or Path("runs/eval") / f"{name}-{profile}"
     request = EvalRequest(
         bundle=bundle, profile=chosen, output=output,
-        checkpoints=checkpoints or Path("runs/eval-checkpoints") / output.name,
+        checkpoints=checkpoints or DEFAULT_CHECKPOINTS / output.name,
         command=shlex.join(["matt-eval", *sys.argv[1:]]), at_weights=at_weights, seed=seed,
         url=url, protocol=protocol, eps_linf=eps_linf, eps_l2=eps_l2,
         time_limit_s=None if time_limit is None else 60 * time_limit, figures=figures,

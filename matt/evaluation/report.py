@@ -108,10 +108,9 @@ def _short(results: Mapping[str, Any], cell: Mapping[str, Any]) -> str:
 
 def short_cells(results: Mapping[str, Any]) -> list[str]:
     """``attack × defense: k / N`` for every cell a partial run has not finished."""
-    total = results.get("n_images")
-    return [f"{attack_title(attack)} × {defense}: {cell['n_images']} / {total}"
+    return [f"{attack_title(attack)} × {defense}: {cell['n_images']} / {results['n_images']}"
             for attack, by_defense in results["robust_accuracy"].items()
-            for defense, cell in by_defense.items() if total and cell["n_images"] < total]
+            for defense, cell in by_defense.items() if _short(results, cell)]
 
 
 def table_rows(results: Mapping[str, Any], rule: str) -> list[list[str]]:
