@@ -90,7 +90,7 @@ def evaluate(request: EvalRequest) -> dict[str, Any]:
                     fresh_queries=profile.fresh_queries, clean_repeats=profile.clean_repeats,
                     seed=request.seed, chunk=profile.chunk)
     attacks = {name: build_attack(name, subject.dataset)
-               for name in (*profile.attacks, profile.k_attack)}
+               for name in dict.fromkeys((*profile.attacks, profile.figure_attack))}
     evaluator = Evaluator(eval_set, plan, request.checkpoints, attacks, factories,
                           subject.sources, deadline)
     cells = [(attack, setting) for attack in profile.attacks for setting in settings]
@@ -101,12 +101,10 @@ def evaluate(request: EvalRequest) -> dict[str, Any]:
         repeats = {s.label: evaluator.repeated_clean(s, profile.repeat_queries)
                    for s in settings}
         evaluator.run(cells)
-        if request.figures and profile.k_images and "matt" in profile.defenses:
-            extras["figure6"] = _pool_study(evaluator, subject, factories, profile)
-        if request.figures and profile.patch_images and "matt" in profile.defenses:
-            extras["figure11"] = _patch_study(evaluator, subject, factories, profile)
+        extras.update(_studies(request, evaluator, subject, factories))
     except TimeUp:
         complete = False
+        extras.update(_studies(request, evaluator, subject, factories, finished_only=True))
         clean = {s.label: evaluator.clean_accuracy(s, compute=False) for s in settings}
         repeats = {s.label: evaluator.repeated_clean(s, profile.repeat_queries, compute=False)
                    for s in settings}
@@ -119,22 +117,41 @@ def evaluate(request: EvalRequest) -> dict[str, Any]:
     return results
 
 
+def _studies(request: EvalRequest, evaluator: Evaluator, subject: EvalSubject,
+             factories: dict[str, TargetFactory], finished_only: bool = False
+             ) -> dict[str, Any]:
+    """Figures 6 and 11 where asked; ``finished_only`` (the deadline passed): only those
+    whose cells are all checkpointed, so a partial record still shows a finished figure."""
+    profile = request.profile
+    studies: dict[str, Any] = {}
+    for name, images, study in (("figure6", profile.k_images, _pool_study),
+                                ("figure11", profile.patch_images, _patch_study)):
+        if not (request.figures and images and "matt" in profile.defenses):
+            continue
+        try:
+            studies[name] = study(evaluator, subject, factories, profile)
+        except TimeUp:
+            if not finished_only:
+                raise
+    return studies
+
+
 def _pool_study(evaluator: Evaluator, subject: EvalSubject,
                 factories: dict[str, TargetFactory], profile: EvalProfile) -> dict[str, Any]:
     """Figure 6: the k-attack against MATT with the first K purifiers, for each K."""
     full = subject.pool_size
     count = min(profile.k_images, len(evaluator.eval_set))
+    attack = profile.figure_attack
     points = []
     for pool in pool_sizes(full):
         setting = DefenseSetting("matt") if pool == full else DefenseSetting("matt", pool=pool)
         if setting.label not in factories:
             factories[setting.label] = build_defense(subject, setting)
-        records = evaluator.run([(profile.k_attack, setting)], count)
-        summary = CellSummary.from_records(profile.k_attack, setting.label,
-                                           records[(profile.k_attack, setting.label)],
-                                           profile.budgets)
+        records = evaluator.run([(attack, setting)], count)
+        summary = CellSummary.from_records(attack, setting.label,
+                                           records[(attack, setting.label)], profile.budgets)
         points.append({"K": pool, **summary.to_dict()})
-    return {"attack": profile.k_attack, "n_images": count, "points": points}
+    return {"attack": attack, "n_images": count, "points": points}
 
 
 def _patch_study(evaluator: Evaluator, subject: EvalSubject,
@@ -208,7 +225,7 @@ def _draw(request: EvalRequest, results: dict[str, Any], evaluator: Evaluator,
           cells: list[tuple[str, DefenseSetting]]) -> dict[str, str]:
     drawn: dict[str, str] = {}
     folder = request.output
-    attack = request.profile.k_attack
+    attack = request.profile.figure_attack
     if attack not in request.profile.attacks:
         attack = request.profile.attacks[0]
     top = max(request.profile.budgets)

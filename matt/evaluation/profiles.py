@@ -28,7 +28,7 @@ class EvalProfile:
         clean_repeats: passes for a random defense's clean accuracy.
         chunk: images per round across cells.
         k_images: images for Figure 6 (robust accuracy against the pool size K); 0 skips it.
-        k_attack: the attack of Figures 5 and 6.
+        k_attack: the attack of Figures 5 and 6 (see :attr:`figure_attack`).
         patch_images: test images for Figure 11 (clean accuracy against patches); 0 skips it.
         repeat_queries: times each clean image is sent to a random defense for the no-attack
             row (what the online rule counts from repetition alone).
@@ -61,6 +61,19 @@ class EvalProfile:
             raise SpecError(f"profile {self.name}: repeat_queries must be >= 1")
         if not self.attacks or not self.defenses:
             raise InputError("choose at least one attack and one defense")
+
+    @property
+    def figure_attack(self) -> str:
+        """The attack of Figures 5 and 6: ``k_attack`` as the table runs it.
+
+        When the table runs ``k_attack`` with overrides (``square:p_init=0.05`` for
+        ``square``), the figures use that spec, so Figure 6's full pool is the table's own
+        cell and every K is attacked alike.
+        """
+        if self.k_attack in self.attacks:
+            return self.k_attack
+        same_kind = [a for a in self.attacks if attack_base_name(a) == self.k_attack]
+        return same_kind[0] if same_kind else self.k_attack
 
     def with_overrides(self, **changes: Any) -> EvalProfile:
         """The profile with the non-``None`` command-line overrides applied."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -50,6 +51,9 @@ def test_results_json_holds_every_cell_with_its_provenance(finished):
                 assert all(0 <= v <= 1 for v in values) and values == sorted(values, reverse=True)
     assert saved["clean_accuracy"]["none"] == 1.0  # the set holds correctly classified images
     assert [p["K"] for p in saved["figure6"]["points"]] == [1, 2]
+    # the full pool's point is the table's own cell on the first k_images images
+    full = saved["figure6"]["points"][-1]
+    assert saved["figure6"]["attack"] == "square" and full["n_images"] == 2
     assert [p["patches"] for p in saved["figure11"]["points"]] == [1, 4, 16, 49]
 
 
@@ -110,6 +114,16 @@ def test_a_time_limit_stops_resumably_and_says_partial(tiny_weights_path, tmp_pa
     results = evaluate(_request(tiny_weights_path, tmp_path, time_limit_s=1e-6))
     assert results["complete"] is False
     assert "**partial**" in (tmp_path / "results" / "README.md").read_text()
+
+
+def test_a_partial_record_keeps_the_figures_it_finished(finished, tmp_path):
+    request, results = finished
+    more = request.profile.with_overrides(attacks=(*ATTACKS, "nes"))  # nes: never attacked
+    partial = evaluate(replace(request, profile=more, output=tmp_path / "partial",
+                               time_limit_s=1e-6))
+    assert partial["complete"] is False
+    assert partial["figure6"] == results["figure6"] and "figure11" in partial
+    assert (tmp_path / "partial" / "figure6_robust_vs_k.png").is_file()
 
 
 def test_three_numbers_take_the_strongest_m_as_adaptive():
