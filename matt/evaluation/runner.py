@@ -29,8 +29,8 @@ from matt.evaluation.targets import TargetFactory
 
 # Fewest queries per call of the no-attack row: 25 was the fastest of 10 / 25 / 100 for MATT
 # and the DISCO ensemble on fmnist in torch (one thread; 100 spends its time allocating). A
-# larger round (--chunk) sends the round's size, as the attacks do: ONNX Runtime's pipeline
-# splits a call among its workers, and 25-row calls left them waiting on each other.
+# larger round (--chunk) sends calls of the round's size, the size the attacks send: ONNX
+# Runtime's pipeline shares each call among its workers.
 REPEAT_BATCH = 25
 
 

@@ -51,9 +51,12 @@ def test_results_json_holds_every_cell_with_its_provenance(finished):
                 assert all(0 <= v <= 1 for v in values) and values == sorted(values, reverse=True)
     assert saved["clean_accuracy"]["none"] == 1.0  # the set holds correctly classified images
     assert [p["K"] for p in saved["figure6"]["points"]] == [1, 2]
-    # the full pool's point is the table's own cell on the first k_images images
+    # the full pool's point is the table's own cell on the first k_images images: no second
+    # checkpoint for it, one for each smaller K
     full = saved["figure6"]["points"][-1]
     assert saved["figure6"]["attack"] == "square" and full["n_images"] == 2
+    matt_cells = sorted(p.name for p in request.checkpoints.glob("square__matt*.json"))
+    assert matt_cells == ["square__matt.json", "square__matt_K_1_.json"]
     assert [p["patches"] for p in saved["figure11"]["points"]] == [1, 4, 16, 49]
 
 
